@@ -1,0 +1,88 @@
+"""Coordinators run the members of a parallel group. Backends: threading (default), direct, redis."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from graflow.core.handler import TaskResult
+from graflow.exceptions import ConfigError, error_message
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+    from graflow.core.handlers.group_policy import GroupExecutionPolicy
+    from graflow.core.task import Executable
+
+
+class CoordinationBackend(Enum):
+    """Where the members of a parallel group run."""
+
+    REDIS = "redis"
+    THREADING = "threading"
+    DIRECT = "direct"
+
+    @classmethod
+    def parse(cls, value: CoordinationBackend | str) -> CoordinationBackend:
+        """Accept a member or its name/value in any case."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        raise ConfigError(f"Unknown coordination backend: {value!r}. Use one of: threading, direct, redis")
+
+
+class TaskCoordinator(ABC):
+    """Runs a group's members and reports each member's outcome.
+
+    Implementations return ``{member_id: TaskResult}``; :meth:`finish` applies the policy and builds the group's
+    value. Keep members' side effects in the run's channel (D10).
+    """
+
+    @abstractmethod
+    def execute_group(
+        self,
+        group_id: str,
+        tasks: Sequence[Executable],
+        execution_context: ExecutionContext,
+        policy: GroupExecutionPolicy,
+    ) -> dict[str, TaskResult]:
+        """Run every member of ``group_id`` and return their results."""
+
+    @staticmethod
+    def run_member(member: Executable, branch: ExecutionContext) -> TaskResult:
+        """Run one member (and its successors inside the branch) with the local engine."""
+        from graflow.core.engine import WorkflowEngine
+
+        started = time.perf_counter()
+        try:
+            value = WorkflowEngine().execute(branch, start_task_id=member.task_id)
+        except Exception as exc:
+            return TaskResult(member.task_id, False, error=exc, error_message=error_message(exc),
+                              duration=time.perf_counter() - started, timestamp=time.time())
+        return TaskResult(member.task_id, True, duration=time.perf_counter() - started, timestamp=time.time(),
+                          value=branch.get_result(member.task_id, value))
+
+    @staticmethod
+    def finish(
+        group_id: str,
+        tasks: Sequence[Executable],
+        results: dict[str, TaskResult],
+        context: ExecutionContext,
+        policy: GroupExecutionPolicy,
+    ) -> dict[str, Any]:
+        """Emit the group-end hook, apply the policy (which may raise) and return ``{member_id: result}``."""
+        member_ids = [t.task_id for t in tasks]
+        if context.hooks.on_parallel_group_end:
+            context.hooks.fire(context.hooks.on_parallel_group_end, group_id=group_id, member_ids=member_ids,
+                               context=context, results=results)
+        policy.on_group_finished(group_id, tasks, results, context)
+        return {m: (results[m].value if results[m].success else None) for m in member_ids if m in results}
+
+
+__all__ = ["CoordinationBackend", "TaskCoordinator"]

@@ -1,0 +1,578 @@
+"""``ExecutionContext``: the state of one workflow run (spec section 2.7)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from graflow import defaults
+from graflow.channels.base import Channel
+from graflow.core.cycle import CycleController
+from graflow.core.graph import TaskGraph
+from graflow.core.hooks import EngineHook, HookSet
+from graflow.core.retry import RetryController
+from graflow.core.scheduler import Scheduler
+from graflow.core.task import Executable, ParallelGroup, SequentialTask, TaskWrapper
+from graflow.core.task_context import TaskExecutionContext
+from graflow.exceptions import GraflowRuntimeError, GraphCompilationError
+
+logger = logging.getLogger(__name__)
+
+_MISSING: Any = object()
+
+
+def _default_tracer() -> Any:
+    from graflow.trace.noop import NoopTracer
+
+    return NoopTracer()
+
+
+class ExecutionContext:
+    """The state of one run: its graph, channel, queue, counters and hooks.
+
+    Create one with :meth:`create` (or ``WorkflowContext.execute``) and run it with ``WorkflowEngine().execute``.
+    """
+
+    def __init__(
+        self,
+        graph: TaskGraph,
+        start_node: str | None = None,
+        max_steps: int = defaults.MAX_STEPS,
+        default_max_cycles: int = defaults.DEFAULT_MAX_CYCLES,
+        default_max_retries: int = defaults.DEFAULT_MAX_RETRIES,
+        steps: int = 0,
+        channel_backend: str = "memory",
+        config: dict[str, Any] | None = None,
+        parent_context: ExecutionContext | None = None,
+        session_id: str | None = None,
+        trace_id: str | None = None,
+        tracer: Any = None,
+        llm_client: Any = None,
+        prompt_manager: Any = None,
+        *,
+        workflow_name: str | None = None,
+        hooks: list[EngineHook] | None = None,
+        handlers: dict[str, Any] | None = None,
+        channel: Channel | None = None,
+        checkpoint_every: Any = None,
+        checkpoint_dir: str | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        self._graph = graph
+        self._owns_graph = False
+        self._graph_lock = threading.RLock()
+        self.start_node = start_node
+        self.max_steps = max_steps
+        self.steps = steps
+        self.parent_context = parent_context
+        self.session_id = session_id or uuid.uuid4().hex
+        self.trace_id = trace_id or (parent_context.trace_id if parent_context else self.session_id)
+        self.workflow_name = workflow_name or f"workflow_{self.session_id[:8]}"
+        self.graph_hash: str | None = None
+        self.channel_backend = channel_backend
+        self._config = dict(config or {})
+        self._redis_client = self._config.pop("redis_client", None)
+        if channel is None:
+            from graflow.channels.factory import ChannelFactory
+
+            channel_kwargs = dict(self._config)
+            if self._redis_client is not None:
+                channel_kwargs["redis_client"] = self._redis_client
+            channel = ChannelFactory.create_channel(channel_backend, name=self.session_id, **channel_kwargs)
+        self.channel: Channel = channel
+        self.cycle_controller = CycleController(default_max_cycles)
+        self.retry_controller = RetryController(default_max_retries)
+        self.completed_tasks: list[str] = []
+        self.scheduler = Scheduler(self._nx_graph)
+        self.handlers: dict[str, Any] = dict(handlers or {})
+        self.tracer = tracer if tracer is not None else _default_tracer()
+        self.hooks = HookSet([self.tracer, *(hooks or [])])
+        self._task_stack: list[TaskExecutionContext] = []
+        self._scheduled_in_run: set[str] = set()
+        self._initial_nodes: frozenset[str] = frozenset(graph.nodes)
+        self.status = "created"
+        self.error: BaseException | None = None
+        self.result: Any = None
+        self.ctrl_message: str | None = None
+        self.checkpoint_metadata: dict[str, Any] | None = None
+        self.last_checkpoint_path: str | None = None
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_policy = self._make_checkpoint_policy(checkpoint_every)
+        self._llm_client = llm_client
+        self._prompt_manager = prompt_manager
+        self._llm_agents: dict[str, Any] = {}
+        if start_node is not None:
+            self.scheduler.push(start_node)
+
+    # -- construction -----------------------------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        graph: TaskGraph,
+        start_node: str | None = None,
+        max_steps: int = defaults.MAX_STEPS,
+        default_max_cycles: int = defaults.DEFAULT_MAX_CYCLES,
+        default_max_retries: int = defaults.DEFAULT_MAX_RETRIES,
+        channel_backend: str = "memory",
+        config: dict[str, Any] | None = None,
+        tracer: Any = None,
+        llm_client: Any = None,
+        prompt_manager: Any = None,
+        **options: Any,
+    ) -> ExecutionContext:
+        """A fresh context for ``graph``, starting at ``start_node`` (auto-detected per D4 when None).
+
+        Extra keyword options: ``workflow_name``, ``hooks``, ``handlers``, ``checkpoint_every``, ``checkpoint_dir``.
+
+        Raises:
+            GraphCompilationError: No start node was given and there is not exactly one candidate.
+        """
+        if start_node is None:
+            start_node = resolve_start_node(graph)
+        return cls(
+            graph,
+            start_node,
+            max_steps=max_steps,
+            default_max_cycles=default_max_cycles,
+            default_max_retries=default_max_retries,
+            channel_backend=channel_backend,
+            config=config,
+            tracer=tracer,
+            llm_client=llm_client,
+            prompt_manager=prompt_manager,
+            **options,
+        )
+
+    @staticmethod
+    def _make_checkpoint_policy(spec: Any) -> Any:
+        if spec is None:
+            return None
+        from graflow.core.checkpoint import PeriodicCheckpointPolicy
+
+        return PeriodicCheckpointPolicy.from_spec(spec)
+
+    # -- graph (D2: the run works on its own copy, made on first change) -----------------------------------------
+    @property
+    def graph(self) -> TaskGraph:
+        """The run's graph: the static definition plus the run's dynamic and iteration nodes."""
+        return self._graph
+
+    def _nx_graph(self) -> Any:
+        return self._graph.nx_graph()
+
+    def _own_graph(self) -> TaskGraph:
+        if not self._owns_graph:
+            with self._graph_lock:
+                if not self._owns_graph:
+                    self._graph = self._graph.copy()
+                    self._owns_graph = True
+        return self._graph
+
+    def graph_content_hash(self) -> str:
+        """sha256 of the run graph's structure (recorded in checkpoints)."""
+        return self._graph.content_hash()
+
+    # -- config -----------------------------------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The config given at creation, without any ``redis_client``."""
+        return dict(self._config)
+
+    def get_redis_client(self) -> Any:
+        """The Redis client given in ``config`` (None for local runs)."""
+        return self._redis_client
+
+    def register_handler(self, name: str, handler: Any) -> None:
+        """Register a task handler under ``name`` for this run and its parallel branches (D15)."""
+        self.handlers[name] = handler
+
+    def add_hook(self, hook: EngineHook) -> None:
+        """Receive this run's events."""
+        self.hooks.add(hook)
+
+    # -- queue ------------------------------------------------------------------------------------------------------
+    @property
+    def task_queue(self) -> Any:
+        """A ``LocalTaskQueue`` view of this run's ready queue."""
+        from graflow.queue.local import LocalTaskQueue
+
+        return LocalTaskQueue(self)
+
+    def add_to_queue(self, executable: Executable) -> None:
+        """Queue ``executable`` (adding it to the run graph when new)."""
+        task_id = self._ensure_node(executable)
+        self.scheduler.push(task_id)
+        self._scheduled_in_run.add(task_id)
+        if self.hooks.on_task_queued:
+            self.hooks.fire(self.hooks.on_task_queued, task=executable, context=self)
+
+    def get_next_task(self) -> str | None:
+        """Pop the next ready task id (None when nothing is ready)."""
+        return self.scheduler.ready.popleft() if self.scheduler.ready else None
+
+    def is_completed(self) -> bool:
+        """Whether nothing is left to run."""
+        return not self.scheduler.has_pending()
+
+    def increment_step(self) -> None:
+        """Count one completed step."""
+        self.steps += 1
+
+    def mark_task_completed(self, task_id: str) -> None:
+        """Record that ``task_id`` completed."""
+        self.completed_tasks.append(task_id)
+
+    # -- results ----------------------------------------------------------------------------------------------------
+    def set_result(self, task_id: str, value: Any) -> None:
+        """Store a task's result under ``<task_id>.__result__``."""
+        self.channel.set(task_id + ".__result__", value)
+
+    def get_result(self, task_id: str, default: Any = None) -> Any:
+        """A task's stored result."""
+        return self.channel.get(task_id + ".__result__", default)
+
+    def get_channel(self) -> Channel:
+        """The run's channel."""
+        return self.channel
+
+    def resolve_keywords(
+        self, task: TaskWrapper[Any, Any], params: tuple[tuple[str, bool], ...], tctx: TaskExecutionContext
+    ) -> dict[str, Any]:
+        """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s)."""
+        channel = self.channel
+        out: dict[str, Any] = {}
+        trigger_results: list[Any] | None = None
+        for name, _has_default in params:
+            value = channel.get(name + ".__result__", _MISSING)
+            if value is _MISSING:
+                value = channel.get(name, _MISSING)
+            if value is _MISSING:
+                if trigger_results is None:
+                    trigger_results = [
+                        channel.get(t + ".__result__") for t in self.scheduler.triggers.get(tctx.task_id, ())
+                    ]
+                for result in trigger_results:
+                    if isinstance(result, Mapping) and name in result:
+                        value = result[name]
+                        break
+            if value is not _MISSING:
+                out[name] = value
+        return out
+
+    # -- running tasks ----------------------------------------------------------------------------------------------
+    @property
+    def current_task_context(self) -> TaskExecutionContext | None:
+        """The context of the task running now, if any."""
+        return self._task_stack[-1] if self._task_stack else None
+
+    @property
+    def current_task_id(self) -> str | None:
+        """The id of the task running now, if any."""
+        return self._task_stack[-1].task_id if self._task_stack else None
+
+    @contextlib.contextmanager
+    def executing_task(self, task: Executable) -> Iterator[TaskExecutionContext]:
+        """Push a task context for ``task`` for the duration of the block."""
+        tctx = TaskExecutionContext(task.task_id, self, task)
+        self._task_stack.append(tctx)
+        try:
+            yield tctx
+        finally:
+            self._task_stack.pop()
+
+    def max_retries_for(self, task: Any) -> int:
+        """Retry budget: the task's policy, then its ``max_retries``, then the context default."""
+        policy = getattr(task, "retry_policy", None)
+        if policy is not None:
+            return int(policy.max_retries)
+        value = getattr(task, "max_retries", None)
+        if value is not None:
+            return int(value)
+        return self.retry_controller.default_max_retries
+
+    # -- dynamic control --------------------------------------------------------------------------------------------
+    def _require_task(self) -> TaskExecutionContext:
+        tctx = self.current_task_context
+        if tctx is None:
+            raise GraflowRuntimeError("No task is running: next_task/next_iteration can only be called from a task")
+        return tctx
+
+    def _ensure_node(self, executable: Executable) -> str:
+        """Add ``executable`` (and a group's members) to the run graph if missing; return its node id."""
+        if isinstance(executable, SequentialTask):
+            graph = self._own_graph()
+            with self._graph_lock:
+                for node in executable._node_executables():
+                    self._ensure_node(node)
+                for a, b in zip(executable.tasks, executable.tasks[1:], strict=False):
+                    graph.add_edge(a.rightmost.task_id, b.leftmost.task_id)
+            return executable.leftmost.task_id
+        task_id = executable.task_id
+        if task_id not in self._graph:
+            graph = self._own_graph()
+            with self._graph_lock:
+                graph.add_node(executable, task_id, skip_if_exists=True)
+                if isinstance(executable, ParallelGroup):
+                    for member in executable.tasks:
+                        self._ensure_node(member)
+        return task_id
+
+    def _is_known(self, task_id: str) -> bool:
+        """D1: a node of the graph when this run started, or already scheduled in this run."""
+        return task_id in self._initial_nodes or task_id in self._scheduled_in_run
+
+    def _schedule_dynamic(
+        self, tctx: TaskExecutionContext, executable: Executable, *, goto: bool, is_iteration: bool = False
+    ) -> str:
+        if not isinstance(executable, Executable):
+            raise TypeError(f"next_task() takes a task, sequence or parallel group, got {type(executable).__name__}")
+        target = executable.leftmost.task_id if isinstance(executable, SequentialTask) else executable.task_id
+        existing = self._is_known(target)
+        task_id = self._ensure_node(executable)
+        self.scheduler.push(task_id, trigger=tctx.task_id)
+        self._scheduled_in_run.add(task_id)
+        control = tctx.control
+        control.scheduled.append(task_id)
+        if goto or existing:
+            control.goto = True
+        if self.hooks.on_dynamic_task_added:
+            self.hooks.fire(
+                self.hooks.on_dynamic_task_added,
+                task_id=task_id,
+                parent_task_id=tctx.task_id,
+                is_iteration=is_iteration,
+                metadata={"task_type": type(executable).__name__, "is_new_task": not existing, "goto": goto},
+            )
+        if self.hooks.on_task_queued:
+            self.hooks.fire(self.hooks.on_task_queued, task=executable, context=self)
+        return task_id
+
+    def _schedule_iteration(self, tctx: TaskExecutionContext, data: Any) -> str:
+        task = tctx.task
+        base = tctx.base_task_id
+        own_limit = getattr(task, "max_cycles", None)
+        if own_limit is not None:
+            self.cycle_controller.set_node_max_cycles(base, own_limit)
+        count = self.cycle_controller.check_cycle_limit(base)
+        if not isinstance(task, TaskWrapper):
+            raise GraflowRuntimeError(f"next_iteration() needs a function task; '{tctx.task_id}' is {type(task).__name__}")
+        if data is not None and not task.accepts_iteration_data():
+            raise GraflowRuntimeError(
+                f"Task '{base}' passed data to next_iteration() but its function takes no 'data' parameter; "
+                f"add 'data=None' to its signature or use inject_context=True"
+            )
+        iteration_id = f"{base}_cycle_{count}_{uuid.uuid4().hex[:8]}"
+        clone = task._copy(iteration_id, register=False)
+        clone._base_id = base  # type: ignore[attr-defined]
+        clone._iteration_data = data
+        return self._schedule_dynamic(tctx, clone, goto=False, is_iteration=True)
+
+    def next_task(self, executable: Executable, goto: bool = False) -> str:
+        """Queue ``executable`` from the running task (see ``TaskExecutionContext.next_task``)."""
+        return self._require_task().next_task(executable, goto=goto)
+
+    def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
+        """Queue another iteration of the running task (see ``TaskExecutionContext.next_iteration``)."""
+        return self._require_task().next_iteration(data)
+
+    def terminate_workflow(self, message: str = "") -> None:
+        """Stop the run after the running task, successfully."""
+        self._require_task().terminate_workflow(message)
+
+    def cancel_workflow(self, message: str = "") -> None:
+        """Stop the run after the running task with ``GraflowWorkflowCanceledError``."""
+        self._require_task().cancel_workflow(message)
+
+    def request_checkpoint(self, metadata: dict[str, Any] | None = None, *, path: str | None = None) -> None:
+        """Ask for a deferred checkpoint after the running task."""
+        self._require_task().checkpoint(metadata, path=path, deferred=True)
+
+    # -- branches (parallel groups) ---------------------------------------------------------------------------------
+    def create_branch_context(self, branch_id: str) -> ExecutionContext:
+        """A context for one parallel member: shares the channel, graph, counters, handlers and hooks (D10)."""
+        self._own_graph()
+        branch = ExecutionContext.__new__(ExecutionContext)
+        branch.__dict__.update(self.__dict__)
+        branch.parent_context = self
+        branch.session_id = f"{self.session_id}_{branch_id}"
+        branch.steps = 0
+        branch.completed_tasks = []
+        branch.scheduler = Scheduler(branch._nx_graph)
+        running = self.current_task_context
+        if running is not None and running.task_id in self.scheduler.triggers:
+            # D11: a member is fed by whatever triggered its group
+            branch.scheduler.triggers[branch_id] = list(self.scheduler.triggers[running.task_id])
+        branch.retry_controller = RetryController(self.retry_controller.default_max_retries)
+        branch._task_stack = []
+        branch.status = "created"
+        branch.error = None
+        branch.result = None
+        branch.checkpoint_policy = None
+        clone = getattr(self.tracer, "clone", None)
+        branch.tracer = clone(self.trace_id) if clone is not None else self.tracer
+        return branch
+
+    def _nx_graph_of_branch(self) -> Any:  # pragma: no cover - kept for pickles of older branches
+        return self._graph.nx_graph()
+
+    def merge_results(self, sub_context: ExecutionContext) -> None:
+        """Fold a finished branch back: steps and completed tasks (the channel is shared already)."""
+        self.steps += sub_context.steps
+        self.completed_tasks.extend(sub_context.completed_tasks)
+        self._scheduled_in_run.update(sub_context._scheduled_in_run)
+
+    # -- LLM / prompts ----------------------------------------------------------------------------------------------
+    @property
+    def llm_client(self) -> Any:
+        """The run's LLM client (created on first use; needs ``graflow[llm]``)."""
+        if self._llm_client is None:
+            try:
+                from graflow.llm.client import LLMClient  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise GraflowRuntimeError(
+                    "This task asks for an LLM client, but graflow.llm is not available in this installation"
+                ) from exc
+            from graflow.config import env
+
+            self._llm_client = LLMClient(model=env("GRAFLOW_LLM_MODEL", "gpt-5-mini"))
+        return self._llm_client
+
+    @property
+    def prompt_manager(self) -> Any:
+        """The run's prompt manager, if one was given."""
+        return self._prompt_manager
+
+    def register_llm_agent(self, name: str, agent: Any) -> None:
+        """Register an LLM agent under ``name``."""
+        self._llm_agents[name] = agent
+
+    def get_llm_agent(self, name: str) -> Any:
+        """The agent registered as ``name``. Raises KeyError naming the known agents."""
+        try:
+            return self._llm_agents[name]
+        except KeyError:
+            raise KeyError(f"LLM agent '{name}' is not registered (known: {sorted(self._llm_agents)})") from None
+
+    # -- running ----------------------------------------------------------------------------------------------------
+    def execute(self) -> Any:
+        """Run this context with a new engine; returns the last task's result."""
+        from graflow.core.engine import WorkflowEngine
+
+        return WorkflowEngine().execute(self)
+
+    # -- persistence ------------------------------------------------------------------------------------------------
+    def get_checkpoint_state(self) -> dict[str, Any]:
+        """The ``.state.json`` fields of a checkpoint (spec section 9)."""
+        pending = []
+        retry_counts = self.retry_controller.retry_counts
+        for task_id in self.scheduler.pending_ids():
+            task = self._graph.nodes[task_id]["task"] if task_id in self._graph else None
+            pending.append({
+                "task_id": task_id,
+                "status": "ready",
+                "created_at": None,
+                "retry_count": retry_counts.get(task_id, 0),
+                "max_retries": self.max_retries_for(task),
+                "last_error": None,
+            })
+        return {
+            "schema_version": "1.0",
+            "session_id": self.session_id,
+            "trace_id": self.trace_id,
+            "start_node": self.start_node,
+            "steps": self.steps,
+            "completed_tasks": list(self.completed_tasks),
+            "cycle_counts": dict(self.cycle_controller.cycle_counts),
+            "backend": {"channel": self.channel_backend},
+            "pending_tasks": pending,
+            "resuming_task_id": None,
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for transient in ("_graph_lock", "hooks", "tracer", "_task_stack", "_redis_client", "_llm_client",
+                          "parent_context", "checkpoint_policy"):
+            state.pop(transient, None)
+        state["_scheduler_state"] = self.scheduler.get_state()
+        state.pop("scheduler", None)
+        channel = state.pop("channel")
+        if self.channel_backend == "memory":
+            state["_channel_data"] = channel
+        state["_hook_count"] = len(self.hooks)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        scheduler_state = state.pop("_scheduler_state", {})
+        channel = state.pop("_channel_data", None)
+        state.pop("_hook_count", None)
+        self.__dict__.update(state)
+        self._graph_lock = threading.RLock()
+        self._task_stack = []
+        self._redis_client = None
+        self._llm_client = None
+        self.parent_context = None
+        self.checkpoint_policy = None
+        self.tracer = _default_tracer()
+        self.hooks = HookSet([self.tracer])
+        self.scheduler = Scheduler(self._nx_graph)
+        self.scheduler.set_state(scheduler_state)
+        if channel is None:
+            from graflow.channels.factory import ChannelFactory
+
+            channel = ChannelFactory.create_channel(self.channel_backend, name=self.session_id, **self._config)
+        self.channel = channel
+
+    def save(self, path: str = "execution_context.pkl") -> None:
+        """Pickle this context to ``path``."""
+        from graflow.core.serialization import dump
+
+        with open(path, "wb") as fp:
+            dump(self, fp)
+
+    @classmethod
+    def load(cls, path: str = "execution_context.pkl") -> ExecutionContext:
+        """Load a context saved with :meth:`save`. Only load files you trust."""
+        from graflow.core.serialization import load
+
+        with open(path, "rb") as fp:
+            ctx = load(fp)
+        if not isinstance(ctx, ExecutionContext):
+            raise GraflowRuntimeError(f"{path} does not hold an ExecutionContext")
+        return ctx
+
+    def __repr__(self) -> str:
+        return f"ExecutionContext(session_id={self.session_id!r}, steps={self.steps}, status={self.status!r})"
+
+
+def resolve_start_node(graph: TaskGraph) -> str:
+    """D4 start-node detection. Raises GraphCompilationError with upstream's messages."""
+    candidates = graph.get_start_nodes()
+    if not candidates:
+        raise GraphCompilationError("No start node specified and no nodes with no predecessors found.")
+    if len(candidates) > 1:
+        raise GraphCompilationError("Multiple start nodes found, please specify one.")
+    return candidates[0]
+
+
+def create_execution_context(start_node: str = "ROOT", max_steps: int = 10, tracer: Any = None) -> ExecutionContext:
+    """Legacy helper: a context over a graph holding one placeholder ``Task(start_node)``."""
+    from graflow.core.task import Task
+
+    graph = TaskGraph()
+    graph.add_node(Task(start_node, register_to_context=False), start_node)
+    return ExecutionContext.create(graph, start_node, max_steps=max_steps, tracer=tracer)
+
+
+def execute_with_cycles(graph: TaskGraph, start_node: str, max_steps: int = 10) -> Any:
+    """Legacy helper: run ``graph`` from ``start_node`` with a step budget."""
+    from graflow.core.engine import WorkflowEngine
+
+    return WorkflowEngine().execute_with_cycles(graph, start_node, max_steps)
+
+
+__all__ = ["ExecutionContext", "TaskExecutionContext", "create_execution_context", "execute_with_cycles"]

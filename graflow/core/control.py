@@ -1,0 +1,36 @@
+"""Control requests a task makes during one step: one value object per step, not a set of flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class CheckpointRequest:
+    """A deferred checkpoint to write after the task completes and its successors are queued."""
+
+    metadata: dict[str, Any] | None = None
+    path: str | None = None
+
+
+@dataclass
+class StepControl:
+    """What the running task asked the engine to do after it returns.
+
+    Attributes:
+        goto: Skip the task's static successors (``next_task(..., goto=True)`` or an existing target).
+        terminate: Message of ``terminate_workflow``; stop after this task, successfully.
+        cancel: Message of ``cancel_workflow``; stop after this task with ``GraflowWorkflowCanceledError``.
+        checkpoint: A deferred checkpoint request.
+        scheduled: Task ids queued by ``next_task``/``next_iteration`` during the step.
+    """
+
+    goto: bool = False
+    terminate: str | None = None
+    cancel: str | None = None
+    checkpoint: CheckpointRequest | None = None
+    scheduled: list[str] = field(default_factory=list)
+
+
+__all__ = ["CheckpointRequest", "StepControl"]

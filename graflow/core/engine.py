@@ -1,0 +1,285 @@
+"""The engine loop: take the next ready task, run it, then on_success / on_retry / on_failure / on_control.
+
+The loop is the product's hot path. It keeps per-task work to a few dictionary operations: no per-task graph
+copies, no serialization, no formatting unless a hook listens.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from graflow.core.context import ExecutionContext
+from graflow.core.handlers.direct import DirectTaskHandler
+from graflow.core.task import TaskWrapper, set_active_execution_context
+from graflow.core.task_context import TaskExecutionContext
+from graflow.exceptions import (
+    CycleLimitExceededError,
+    GraflowRuntimeError,
+    GraflowWorkflowCanceledError,
+    RetryLimitExceededError,
+    as_runtime_error,
+)
+
+if TYPE_CHECKING:
+    from graflow.core.control import StepControl
+    from graflow.core.graph import TaskGraph
+    from graflow.core.handler import TaskHandler
+
+logger = logging.getLogger(__name__)
+
+_RESULT = ".__result__"
+_NOT_RETRIED = (CycleLimitExceededError, GraflowWorkflowCanceledError)
+
+
+class WorkflowEngine:
+    """Runs an :class:`ExecutionContext` to completion.
+
+    Handlers registered here are added to the context's registry for the run (D15), so parallel members use
+    them too.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, TaskHandler] = {}
+
+    def register_handler(self, handler_type: str, handler: TaskHandler) -> None:
+        """Run tasks declared with ``@task(handler=handler_type)`` through ``handler``."""
+        self._handlers[handler_type] = handler
+
+    def execute_with_cycles(self, graph: TaskGraph, start_node: str, max_steps: int = 10) -> Any:
+        """Run ``graph`` from ``start_node`` with at most ``max_steps`` steps (legacy helper)."""
+        return self.execute(ExecutionContext.create(graph, start_node, max_steps=max_steps))
+
+    # -- run --------------------------------------------------------------------------------------------------------
+    def execute(self, context: ExecutionContext, start_task_id: str | None = None) -> Any:
+        """Run ``context`` until nothing is left, a task terminates or cancels, or ``max_steps`` is reached.
+
+        Returns:
+            The result of the last task that ran (a trailing parallel group returns ``{member: result}``).
+
+        Raises:
+            GraflowRuntimeError: A task failed (its error is ``.cause``), retries ran out
+                (``RetryLimitExceededError``), or the run was canceled (``GraflowWorkflowCanceledError``).
+        """
+        ctx = context
+        if self._handlers:
+            ctx.handlers.update(self._handlers)
+        self._check_handlers(ctx)
+        if start_task_id is not None:
+            if start_task_id not in ctx.graph:
+                raise self._unknown_node(ctx, start_task_id)
+            ready = ctx.scheduler.ready
+            if not ready or ready[0] != start_task_id:
+                ctx.scheduler.push_front(start_task_id)
+        root = ctx.parent_context is None
+        if root and ctx.hooks.on_workflow_start:
+            ctx.hooks.fire(ctx.hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
+        previous = set_active_execution_context(ctx)
+        ctx.status = "running"
+        try:
+            result = self._loop(ctx)
+        except BaseException as exc:
+            ctx.error = exc
+            ctx.status = "canceled" if isinstance(exc, GraflowWorkflowCanceledError) else "failed"
+            raise
+        finally:
+            set_active_execution_context(previous)
+            if root and ctx.hooks.on_workflow_end:
+                ctx.hooks.fire(ctx.hooks.on_workflow_end, workflow_name=ctx.workflow_name, context=ctx,
+                               result=ctx.result)
+        return result
+
+    @staticmethod
+    def _check_handlers(ctx: ExecutionContext) -> None:
+        """D15: every handler a node names must be registered before the run starts."""
+        known = ctx.handlers
+        for handler_type in ctx.graph.handler_types():
+            if handler_type != "direct" and handler_type not in known:
+                raise WorkflowEngine._unknown_handler(ctx, handler_type)
+
+    @staticmethod
+    def _unknown_handler(ctx: ExecutionContext, handler_type: str) -> GraflowRuntimeError:
+        supported = ", ".join(["direct", *sorted(k for k in ctx.handlers if k != "direct")])
+        cause = ValueError(f"Unknown handler type: {handler_type}. Supported: {supported}")
+        return GraflowRuntimeError(str(cause), cause=cause)
+
+    @staticmethod
+    def _unknown_node(ctx: ExecutionContext, task_id: str) -> GraflowRuntimeError:
+        available = ", ".join(map(str, ctx.graph.nodes))
+        return GraflowRuntimeError(f"Node '{task_id}' not found in graph. Available nodes: {available}")
+
+    def _loop(self, ctx: ExecutionContext) -> Any:
+        sched = ctx.scheduler
+        ready = sched.ready
+        triggers = sched.triggers
+        hooks = ctx.hooks
+        channel_set = ctx.channel.set
+        completed = ctx.completed_tasks
+        cycle_counts = ctx.cycle_controller.cycle_counts
+        is_branch = ctx.parent_context is not None
+        stack = ctx._task_stack
+        handlers = ctx.handlers
+        direct_override = handlers.get("direct")
+        retry_pending: set[str] = set()
+        nx_graph = ctx.graph.nx_graph()
+        nodes, succ, pred = nx_graph._node, nx_graph._succ, nx_graph._pred
+        last_result: Any = None
+
+        while True:
+            if ready and not sched.delayed:
+                task_id = ready.popleft()
+            else:
+                next_id = sched.next_ready()
+                if next_id is None:
+                    break
+                task_id = next_id
+            if ctx.steps >= ctx.max_steps:
+                sched.push_front(task_id)
+                ctx.status = "max_steps_reached"
+                logger.warning("Workflow %s stopped after max_steps=%d with tasks still queued: %s",
+                               ctx.workflow_name, ctx.max_steps, sched.pending_ids()[:10])
+                ctx.result = last_result
+                return last_result
+            if ctx.graph.nx_graph() is not nx_graph:  # the run copied its graph (dynamic tasks): follow it
+                nx_graph = ctx.graph.nx_graph()
+                nodes, succ, pred = nx_graph._node, nx_graph._succ, nx_graph._pred
+            node = nodes.get(task_id)
+            if node is None:
+                raise self._unknown_node(ctx, task_id)
+            task = node["task"]
+            base_id = task._base_id or task_id
+            if task_id in retry_pending:
+                retry_pending.discard(task_id)
+            elif is_branch:
+                ctx.cycle_controller.increment(base_id)
+            else:
+                cycle_counts[base_id] = cycle_counts.get(base_id, 0) + 1
+
+            tctx = TaskExecutionContext(task_id, ctx, task)
+            stack.append(tctx)
+            if hooks.on_task_start:
+                hooks.fire(hooks.on_task_start, task=task, context=ctx)
+            try:
+                handler_type = task.handler_type
+                if handler_type == "direct" and direct_override is None:
+                    if type(task) is TaskWrapper:
+                        fast = task._fast
+                        if fast is None:
+                            fast = task._compute_fast()
+                        result = task.func() if fast else task._invoke(tctx)
+                    else:
+                        result = task.run()
+                    channel_set(task_id + _RESULT, result)
+                else:
+                    handler = handlers.get(handler_type)
+                    if handler is None:
+                        if handler_type != "direct":
+                            raise self._unknown_handler(ctx, handler_type)
+                        handler = _DIRECT
+                    result = handler.execute_task(task, ctx)
+            except Exception as exc:
+                stack.pop()
+                if handler_type == "direct" and direct_override is None:
+                    channel_set(task_id + _RESULT, exc)
+                if hooks.on_task_end:
+                    hooks.fire(hooks.on_task_end, task=task, context=ctx, result=None, error=exc)
+                self._on_failure(ctx, task, task_id, exc, retry_pending)
+                continue
+            stack.pop()
+            if hooks.on_task_end:
+                hooks.fire(hooks.on_task_end, task=task, context=ctx, result=result, error=None)
+
+            control = tctx._control
+            if control is not None and control.cancel is not None:
+                raise GraflowWorkflowCanceledError(control.cancel, task_id)
+            # on_success
+            completed.append(task_id)
+            triggers.pop(task_id, None)
+            ctx.steps += 1
+            last_result = result
+            if base_id != task_id:
+                channel_set(base_id + _RESULT, result)  # D8: the base id holds the latest iteration's result
+            if retry_pending or ctx.retry_controller.retry_counts:
+                ctx.retry_controller.reset(task_id)
+            if control is None:
+                for successor in succ[task_id]:
+                    if len(pred[successor]) <= 1:
+                        ready.append(successor)
+                        triggers[successor] = [task_id]
+                    else:
+                        sched.push_successor(successor, task_id, len(pred[successor]))
+                    if hooks.on_task_queued:
+                        hooks.fire(hooks.on_task_queued, task=nodes[successor]["task"], context=ctx)
+            elif self._on_control(ctx, task_id, control, succ, pred, nodes):
+                ctx.result = last_result
+                return last_result
+            if sched.joins:
+                sched.release_joins()
+            if ctx.checkpoint_policy is not None:
+                ctx.checkpoint_policy.after_step(ctx)
+
+        ctx.status = "completed"
+        ctx.result = last_result
+        return last_result
+
+    # -- transitions ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _on_control(
+        ctx: ExecutionContext, task_id: str, control: StepControl, succ: Any, pred: Any, nodes: Any
+    ) -> bool:
+        """Apply a step's control requests; returns True when the run must stop (terminate)."""
+        sched = ctx.scheduler
+        if control.terminate is not None:
+            ctx.ctrl_message = control.terminate
+            ctx.status = "terminated"
+            if control.checkpoint is not None:
+                _write_checkpoint(ctx, control)
+            logger.info("Workflow %s terminated by task '%s': %s", ctx.workflow_name, task_id, control.terminate)
+            return True
+        if not control.goto:
+            graph = ctx.graph.nx_graph()
+            for successor in graph._succ[task_id]:
+                sched.push_successor(successor, task_id, len(graph._pred[successor]))
+                if ctx.hooks.on_task_queued:
+                    ctx.hooks.fire(ctx.hooks.on_task_queued, task=graph._node[successor]["task"], context=ctx)
+        if control.checkpoint is not None:
+            _write_checkpoint(ctx, control)
+        return False
+
+    @staticmethod
+    def _on_failure(
+        ctx: ExecutionContext, task: Any, task_id: str, exc: Exception, retry_pending: set[str]
+    ) -> None:
+        """Schedule a retry (D9) or raise the failure."""
+        if isinstance(exc, _NOT_RETRIED):
+            raise exc
+        controller = ctx.retry_controller
+        max_retries = ctx.max_retries_for(task)
+        count = controller.get_retry_count(task_id)
+        if count < max_retries:
+            count = controller.increment(task_id)
+            policy = getattr(task, "retry_policy", None)
+            delay = policy.get_delay(count - 1) if policy is not None else 0.0
+            logger.info("Task '%s' failed (%s); retry %d/%d in %.3fs", task_id, exc, count, max_retries, delay)
+            if ctx.hooks.on_task_retry:
+                ctx.hooks.fire(ctx.hooks.on_task_retry, task=task, context=ctx, attempt=count, delay=delay,
+                               error=exc)
+            retry_pending.add(task_id)
+            ctx.scheduler.delay(task_id, delay)
+            return
+        if count > 0:
+            raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
+        raise as_runtime_error(exc) from exc
+
+
+def _write_checkpoint(ctx: ExecutionContext, control: StepControl) -> None:
+    from graflow.core.checkpoint import CheckpointManager
+
+    request = control.checkpoint
+    assert request is not None
+    CheckpointManager.create_checkpoint(ctx, path=request.path, metadata=request.metadata)
+
+
+_DIRECT = DirectTaskHandler()
+
+__all__ = ["WorkflowEngine"]

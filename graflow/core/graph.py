@@ -1,0 +1,186 @@
+"""``TaskGraph``: the directed graph of task nodes (a networkx ``DiGraph`` underneath)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from graflow.exceptions import DuplicateTaskError
+
+if TYPE_CHECKING:
+    from graflow.core.task import Executable
+
+
+class TaskGraph:
+    """Nodes are task ids; each node stores its executable as attribute ``task``."""
+
+    def __init__(self) -> None:
+        self._graph: nx.DiGraph = nx.DiGraph()
+        self._version = 0
+
+    # -- building ---------------------------------------------------------------------------------------------------
+    def add_node(self, task: Executable, task_id: str | None = None, skip_if_exists: bool = False) -> None:
+        """Add ``task`` as node ``task_id`` (default ``task.task_id``).
+
+        Raises:
+            DuplicateTaskError: The id exists and ``skip_if_exists`` is false.
+        """
+        node_id = task_id or task.task_id
+        if node_id in self._graph:
+            if skip_if_exists:
+                return
+            raise DuplicateTaskError(node_id)
+        self._graph.add_node(node_id, task=task)
+        self._version += 1
+
+    def add_edge(self, from_node: str, to_node: str, **attrs: Any) -> None:
+        """Add the edge ``from_node -> to_node``."""
+        self._graph.add_edge(from_node, to_node, **attrs)
+        self._version += 1
+
+    def remove_node(self, node_id: str) -> None:
+        """Remove a node and its edges."""
+        self._graph.remove_node(node_id)
+        self._version += 1
+
+    def rename_node(self, old_id: str, new_id: str) -> None:
+        """Rename a node. Raises KeyError if ``old_id`` is missing, ValueError if ``new_id`` exists."""
+        if old_id not in self._graph:
+            raise KeyError(f"Node '{old_id}' not found in graph")
+        if new_id in self._graph:
+            raise ValueError(f"Node '{new_id}' already exists in graph")
+        nx.relabel_nodes(self._graph, {old_id: new_id}, copy=False)
+        self._version += 1
+
+    def clear(self) -> None:
+        """Remove every node and edge."""
+        self._graph.clear()
+        self._version += 1
+
+    def copy(self) -> TaskGraph:
+        """A structural copy (tasks are shared, not copied)."""
+        clone = TaskGraph()
+        clone._graph = self._graph.copy()
+        return clone
+
+    # -- reading ----------------------------------------------------------------------------------------------------
+    def get_node(self, task_id: str) -> Executable:
+        """The executable of ``task_id``, also searching inside parallel groups. Raises KeyError."""
+        node = self._graph.nodes.get(task_id)
+        if node is not None and "task" in node:
+            task: Executable = node["task"]
+            return task
+        for _, data in self._graph.nodes(data=True):
+            t = data.get("task")
+            for member in getattr(t, "tasks", ()) if getattr(t, "is_parallel_group", False) else ():
+                if member.task_id == task_id:
+                    found: Executable = member
+                    return found
+        raise KeyError(f"Node '{task_id}' not found in graph")
+
+    def has_node(self, task_id: str) -> bool:
+        """Whether ``task_id`` is a node or a member of a parallel group."""
+        if task_id in self._graph:
+            return True
+        try:
+            self.get_node(task_id)
+        except KeyError:
+            return False
+        return True
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._graph
+
+    @property
+    def nodes(self) -> Any:
+        """The networkx NodeView."""
+        return self._graph.nodes
+
+    @property
+    def edges(self) -> Any:
+        """The networkx OutEdgeView."""
+        return self._graph.edges
+
+    def get_edges(self) -> list[tuple[str, str]]:
+        """Every edge as a list of pairs."""
+        return list(self._graph.edges)
+
+    def successors(self, node_id: str) -> list[str]:
+        """Direct successors of ``node_id``."""
+        return list(self._graph.successors(node_id))
+
+    def predecessors(self, node_id: str) -> list[str]:
+        """Direct predecessors of ``node_id``."""
+        return list(self._graph.predecessors(node_id))
+
+    def handler_types(self) -> frozenset[str]:
+        """Every handler name the nodes ask for (cached until the graph changes)."""
+        key = (self._version, self._graph.number_of_nodes())
+        cached = getattr(self, "_handler_types", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        types = frozenset(getattr(d.get("task"), "handler_type", "direct") for _, d in self._graph.nodes(data=True))
+        self._handler_types = (key, types)
+        return types
+
+    def group_members(self) -> set[str]:
+        """Ids of every member of every parallel group."""
+        members: set[str] = set()
+        for _, data in self._graph.nodes(data=True):
+            t = data.get("task")
+            if getattr(t, "is_parallel_group", False):
+                members.update(m.task_id for m in t.tasks)
+        return members
+
+    def get_start_nodes(self) -> list[str]:
+        """D4: nodes without predecessors that are not members of a parallel group."""
+        members = self.group_members()
+        return [n for n in self._graph.nodes if self._graph.in_degree(n) == 0 and n not in members]
+
+    def get_parallel_group_members(self, group_id: str) -> list[str]:
+        """Member ids of the group ``group_id``."""
+        t = self.get_node(group_id)
+        if not getattr(t, "is_parallel_group", False):
+            raise ValueError(f"Node '{group_id}' is not a parallel group")
+        return [m.task_id for m in t.tasks]  # type: ignore[attr-defined]
+
+    def detect_cycles(self) -> list[list[str]]:
+        """Every simple cycle (empty when the graph is acyclic)."""
+        return [list(c) for c in nx.simple_cycles(self._graph)]
+
+    def nx_graph(self) -> nx.DiGraph:
+        """The underlying networkx graph (shared, not copied)."""
+        return self._graph
+
+    def content_hash(self) -> str:
+        """sha256 of the graph's structure: node ids, their task kinds and functions, and edges."""
+        h = hashlib.sha256()
+        for node in sorted(self._graph.nodes):
+            t = self._graph.nodes[node].get("task")
+            func = getattr(t, "func", None)
+            func_name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}" if func else ""
+            members = ",".join(m.task_id for m in getattr(t, "tasks", ())) if getattr(t, "is_parallel_group", False) else ""
+            h.update(f"N|{node}|{type(t).__name__}|{func_name}|{members}\n".encode())
+        for u, v in sorted(self._graph.edges):
+            h.update(f"E|{u}|{v}\n".encode())
+        return h.hexdigest()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._graph.nodes)
+
+    def __len__(self) -> int:
+        return self._graph.number_of_nodes()
+
+    def __str__(self) -> str:
+        from graflow.viz.ascii import draw_ascii
+
+        return draw_ascii(self._graph)
+
+    def __repr__(self) -> str:
+        return f"TaskGraph(nodes={list(self._graph.nodes)}, edges={list(self._graph.edges)})"
+
+
+__all__ = ["TaskGraph"]

@@ -1,0 +1,603 @@
+"""Executables: tasks, sequences and parallel groups, and the ``>>`` / ``<<`` / ``|`` operators.
+
+A ``TaskWrapper`` is a graph node that calls a user function. ``a >> b`` adds an edge and returns a
+``SequentialTask`` (never a node itself). ``a | b`` builds a ``ParallelGroup``, a node whose handler runs its
+members; members stay independent nodes with no edges to the group.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import uuid
+from abc import ABC
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+    from graflow.core.retry import RetryPolicy
+    from graflow.core.task_context import TaskExecutionContext
+    from graflow.core.workflow import WorkflowContext
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_MISSING: Any = object()
+_NO_KWARGS: dict[str, Any] = {}
+
+# Which execution context is running a task on this thread (D7: calling a TaskWrapper inside a task calls it).
+_active = threading.local()
+
+
+def active_execution_context() -> ExecutionContext | None:
+    """The execution context whose task is running on this thread, if any."""
+    return getattr(_active, "context", None)
+
+
+def set_active_execution_context(ctx: ExecutionContext | None) -> ExecutionContext | None:
+    """Install ``ctx`` as this thread's running context; returns the previous one."""
+    previous: ExecutionContext | None = getattr(_active, "context", None)
+    _active.context = ctx
+    return previous
+
+
+def _workflow_for_registration() -> WorkflowContext | None:
+    from graflow.core.workflow import get_current_workflow_context
+
+    return get_current_workflow_context()
+
+
+class Executable(ABC):
+    """Anything that can take part in ``>>`` and ``|``: a task, a sequence or a parallel group."""
+
+    task_id: str
+    handler_type: str = "direct"
+    _pending_registration: bool = False
+    _base_id: str | None = None  # set on iteration copies: the id of the task they iterate
+
+    @property
+    def leftmost(self) -> Executable:
+        """The node a predecessor connects to."""
+        return self
+
+    @property
+    def rightmost(self) -> Executable:
+        """The node a successor connects from."""
+        return self
+
+    def _node_executables(self) -> list[Executable]:
+        """The graph nodes this executable stands for (itself, or a sequence's tasks)."""
+        return [self]
+
+    def _register(self, wf: WorkflowContext) -> None:
+        for node in self._node_executables():
+            if not wf.graph.has_node(node.task_id) or node._pending_registration:
+                wf.graph.add_node(node, node.task_id, skip_if_exists=True)
+            node._pending_registration = False
+            if isinstance(node, ParallelGroup):
+                for member in node.tasks:
+                    member._register(wf)
+
+    def __rshift__(self, other: Executable) -> SequentialTask:
+        from graflow.core.workflow import current_workflow_context
+
+        if not isinstance(other, Executable):
+            return NotImplemented
+        wf = current_workflow_context()
+        self._register(wf)
+        other._register(wf)
+        wf.graph.add_edge(self.rightmost.task_id, other.leftmost.task_id)
+        return SequentialTask([*_flatten_seq(self), *_flatten_seq(other)], _connect=False)
+
+    def __lshift__(self, other: Executable) -> SequentialTask:
+        if not isinstance(other, Executable):
+            return NotImplemented
+        other >> self
+        # ``c << b << a`` evaluates as (c << b) << a; the chain's "left" end must stay c so a connects to b.
+        return SequentialTask([*_flatten_seq(other), *_flatten_seq(self)], _connect=False, _anchor_left=True)
+
+    def __or__(self, other: Executable) -> ParallelGroup:
+        if not isinstance(other, Executable):
+            return NotImplemented
+        if isinstance(other, ParallelGroup) and not isinstance(self, ParallelGroup) and other._is_free():
+            other._insert_front(self)  # D5: x | (y | z) is one group of three, no extra edges
+            return other
+        return ParallelGroup._combine(self, other)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run this executable."""
+        raise NotImplementedError
+
+    def set_execution_context(self, context: ExecutionContext | None) -> None:
+        """Attach the running context (upstream compatibility)."""
+        self._execution_context = context
+
+    def get_execution_context(self) -> ExecutionContext | None:
+        """The context last attached, if any."""
+        return getattr(self, "_execution_context", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_execution_context", None)
+        return state
+
+
+def _flatten_seq(ex: Executable) -> list[Executable]:
+    return list(ex.tasks) if isinstance(ex, SequentialTask) else [ex]
+
+
+class Task(Executable):
+    """A placeholder node whose ``run()`` does nothing (used as a root or for unknown resumed ids)."""
+
+    def __init__(self, task_id: str, register_to_context: bool = True) -> None:
+        self.task_id = task_id
+        self.handler_type = "direct"
+        if register_to_context:
+            _register_new(self)
+
+    @property
+    def name(self) -> str:
+        """The task name."""
+        return self.task_id
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Do nothing."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"Task({self.task_id!r})"
+
+
+def _register_new(node: Executable) -> None:
+    # D1: a task created while a task is running is never registered in the static workflow graph.
+    if active_execution_context() is not None:
+        node._pending_registration = True
+        return
+    wf = _workflow_for_registration()
+    if wf is None:
+        node._pending_registration = True
+    else:
+        wf.graph.add_node(node, node.task_id)
+
+
+class TaskWrapper(Executable, Generic[P, R]):
+    """A task that calls a user function.
+
+    Calling it (D7): inside a running task, ``t(...)`` calls the function; anywhere else, keyword-only arguments
+    create a bound instance (``t(x=1)``), and no arguments run the task (``t.run()``).
+    """
+
+    def __init__(
+        self,
+        task_id: str,
+        func: Callable[P, R],
+        inject_context: bool = False,
+        inject_llm_client: bool = False,
+        inject_llm_agent: str | None = None,
+        register_to_context: bool = True,
+        handler_type: str | None = None,
+        resolve_keyword_args: bool = True,
+        max_cycles: int | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"Task '{task_id}' needs a callable, got {type(func).__name__}")
+        self.task_id = task_id
+        self.func = func
+        self.inject_context = inject_context
+        self.inject_llm_client = inject_llm_client
+        self.inject_llm_agent = inject_llm_agent
+        self.handler_type = handler_type or "direct"
+        self.resolve_keyword_args = resolve_keyword_args
+        self.max_cycles = max_cycles
+        self.retry_policy = retry_policy
+        self.max_retries = retry_policy.max_retries if retry_policy is not None else max_retries
+        self._bound_kwargs: dict[str, Any] = _NO_KWARGS  # shared until bound: no dict per task
+        self._iteration_data: Any = _MISSING
+        self.__name__ = getattr(func, "__name__", task_id)
+        self.__qualname__ = getattr(func, "__qualname__", self.__name__)
+        self.__doc__ = getattr(func, "__doc__", None)
+        self.__module__ = getattr(func, "__module__", __name__)
+        self.__annotations__ = getattr(func, "__annotations__", _NO_KWARGS)
+        self.__wrapped__ = func
+        self._signature_cache: tuple[Any, ...] | None = None
+        self._fast: bool | None = None  # engine fast path: a plain call with no arguments (decided on first run)
+        if register_to_context:
+            _register_new(self)
+
+    # -- identity ---------------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The function name: a bounded label for metrics and logs (never an instance or iteration id)."""
+        return self.__name__
+
+    def __repr__(self) -> str:
+        return f"TaskWrapper({self.task_id!r})"
+
+    # -- signature analysis (cached: computed once per wrapper, not per call) ---------------------------------------
+    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str]]:
+        """(resolvable params [(name, has_default)], accepts **kwargs, accepts 'data', all param names)."""
+        cached = self._signature_cache
+        if cached is None:
+            args = (self.func, self.inject_context, self.inject_llm_client, bool(self.inject_llm_agent))
+            try:
+                cached = _analyse_signature(*args)
+            except TypeError:  # an unhashable callable: analyse without the cache
+                cached = _analyse_signature.__wrapped__(*args)
+            self._signature_cache = cached
+        return cached
+
+    @staticmethod
+    def _llm_param(params: Sequence[inspect.Parameter], exact: str, annotation: str, fallback: str) -> str:
+        """D14: the injected parameter is ``exact``, else the one annotated ``annotation``, else ``fallback``."""
+        names = [p.name for p in params]
+        if exact in names:
+            return exact
+        for p in params:
+            ann = p.annotation
+            ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
+            if ann_name.split(".")[-1] == annotation:
+                return p.name
+        if fallback in names:
+            return fallback
+        return exact
+
+    def _compute_fast(self) -> bool:
+        """Whether the engine may call ``func()`` directly: nothing to inject, resolve, bind or pass."""
+        fast = not (
+            self.inject_context or self.inject_llm_client or self.inject_llm_agent or self._bound_kwargs
+            or self._iteration_data is not _MISSING or (self.resolve_keyword_args and self._signature()[0])
+        )
+        self._fast = fast
+        return fast
+
+    def accepts_iteration_data(self) -> bool:
+        """Whether an iteration of this task can receive ``data`` (D8)."""
+        return self.inject_context or self._signature()[2]
+
+    # -- calling ----------------------------------------------------------------------------------------------------
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        if active_execution_context() is not None:
+            return self.func(*args, **kwargs)
+        if args:
+            raise TypeError(
+                f"Task '{self.task_id}' takes keyword arguments to create a bound instance "
+                f"(e.g. {self.__name__}(x=1)); call .run(...) to run it directly"
+            )
+        if not kwargs:
+            return self.run()
+        return self._bind(kwargs)
+
+    def _bind(self, kwargs: dict[str, Any]) -> TaskWrapper[P, R]:
+        new_id = kwargs.pop("task_id", None) or f"{self.__name__}_{uuid.uuid4().hex[:8]}"
+        clone = self._copy(new_id, register=True)
+        clone._bound_kwargs = {**self._bound_kwargs, **kwargs}
+        return clone
+
+    def _copy(self, task_id: str, *, register: bool) -> TaskWrapper[P, R]:
+        clone: TaskWrapper[P, R] = TaskWrapper(
+            task_id,
+            self.func,
+            inject_context=self.inject_context,
+            inject_llm_client=self.inject_llm_client,
+            inject_llm_agent=self.inject_llm_agent,
+            register_to_context=False,
+            handler_type=self.handler_type,
+            resolve_keyword_args=self.resolve_keyword_args,
+            max_cycles=self.max_cycles,
+            max_retries=self.max_retries,
+            retry_policy=self.retry_policy,
+        )
+        clone.max_retries = self.max_retries
+        clone._bound_kwargs = dict(self._bound_kwargs)
+        clone._signature_cache = self._signature_cache
+        if register:
+            _register_new(clone)
+        return clone
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task with injection and keyword resolution.
+
+        Inside a workflow run the engine calls this; outside one it builds a temporary one-node context.
+        ``kwargs`` have the highest priority.
+        """
+        ctx = active_execution_context()
+        if ctx is None:
+            ctx = getattr(self, "_execution_context", None)
+        if ctx is None or ctx.current_task_context is None:
+            return self._run_standalone(args, kwargs)
+        return self._invoke(ctx.current_task_context, args, kwargs)
+
+    def _run_standalone(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        from graflow.core.context import ExecutionContext
+        from graflow.core.graph import TaskGraph
+
+        graph = TaskGraph()
+        graph.add_node(self, self.task_id)
+        ctx = ExecutionContext.create(graph, self.task_id)
+        previous = set_active_execution_context(ctx)
+        try:
+            with ctx.executing_task(self) as tctx:
+                return self._invoke(tctx, args, kwargs)
+        finally:
+            set_active_execution_context(previous)
+
+    def _invoke(self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+        """Call the function for one attempt: resolve keywords (D11), inject, pass iteration data (D8)."""
+        resolvable, var_kw, _, names = self._signature_cache or self._signature()
+        call_kwargs: dict[str, Any]
+        if resolvable and self.resolve_keyword_args:
+            call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
+            if self._bound_kwargs:
+                call_kwargs.update(self._bound_kwargs)
+        elif self._bound_kwargs:
+            call_kwargs = dict(self._bound_kwargs)
+        else:
+            call_kwargs = {}
+        if self.inject_llm_client:
+            params = list(inspect.signature(self.func).parameters.values())
+            call_kwargs[self._llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
+        if self.inject_llm_agent:
+            params = list(inspect.signature(self.func).parameters.values())
+            call_kwargs[self._llm_param(params, "llm_agent", "LLMAgent", "agent")] = tctx.get_llm_agent(
+                self.inject_llm_agent
+            )
+        if kwargs:
+            call_kwargs.update(kwargs)
+        data = self._iteration_data
+        if self.inject_context:
+            if data is not _MISSING and not args:
+                return self.func(tctx, data, **call_kwargs)  # type: ignore[call-arg]
+            return self.func(tctx, *args, **call_kwargs)  # type: ignore[call-arg]
+        if data is not _MISSING and "data" not in call_kwargs:
+            call_kwargs["data"] = data
+        return self.func(*args, **call_kwargs)  # type: ignore[call-arg]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = self.__getstate__()
+        state.pop("_signature_cache", None)
+        return (_rebuild_task_wrapper, (self.task_id, self.func), state)
+
+
+@functools.lru_cache(maxsize=4096)
+def _analyse_signature(
+    func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
+) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str]]:
+    """Parameters of ``func`` that keyword resolution fills (cached per function: many tasks share one)."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if inject_context and params and params[0].kind in (
+        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
+    ):
+        params = params[1:]
+    skip = set()
+    if inject_llm_client:
+        skip.add(TaskWrapper._llm_param(params, "llm_client", "LLMClient", "llm"))
+    if inject_llm_agent:
+        skip.add(TaskWrapper._llm_param(params, "llm_agent", "LLMAgent", "agent"))
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    resolvable = tuple(
+        (p.name, p.default is not inspect.Parameter.empty) for p in params if p.kind in kinds and p.name not in skip
+    )
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    names = frozenset(p.name for p in params)
+    accepts_data = "data" in names or var_kw or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    return resolvable, var_kw, accepts_data, names
+
+
+def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:
+    return TaskWrapper(task_id, func, register_to_context=False)
+
+
+class SequentialTask(Executable):
+    """The value of ``a >> b``: an ordered list of executables. Never a graph node itself."""
+
+    def __init__(self, tasks: Sequence[Executable], *, _connect: bool = True, _anchor_left: bool = False) -> None:
+        if not tasks:
+            raise ValueError("SequentialTask needs at least one task")
+        self.tasks: list[Executable] = list(tasks)
+        self._anchor_left = _anchor_left
+        if _connect and len(self.tasks) > 1:
+            from graflow.core.workflow import current_workflow_context
+
+            wf = current_workflow_context()
+            for t in self.tasks:
+                t._register(wf)
+            for a, b in zip(self.tasks, self.tasks[1:], strict=False):
+                wf.graph.add_edge(a.rightmost.task_id, b.leftmost.task_id)
+
+    @property
+    def task_id(self) -> str:  # type: ignore[override]
+        return self.leftmost.task_id
+
+    @property
+    def leftmost(self) -> Executable:
+        return self.tasks[0].leftmost
+
+    @property
+    def rightmost(self) -> Executable:
+        return self.tasks[-1].rightmost
+
+    def __lshift__(self, other: Executable) -> SequentialTask:
+        if not isinstance(other, Executable):
+            return NotImplemented
+        if self._anchor_left:
+            # (c << b) << a: connect a to the leftmost-pending end, i.e. a >> b
+            other >> self.tasks[0]
+            return SequentialTask([*_flatten_seq(other), *self.tasks], _connect=False, _anchor_left=True)
+        return super().__lshift__(other)
+
+    def _node_executables(self) -> list[Executable]:
+        nodes: list[Executable] = []
+        for t in self.tasks:
+            nodes.extend(t._node_executables())
+        return nodes
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the tasks one after another; return the last result."""
+        result = None
+        for t in self.tasks:
+            result = t.run()
+        return result
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __getitem__(self, index: int) -> Executable:
+        return self.tasks[index]
+
+    def __iter__(self) -> Iterator[Executable]:
+        return iter(self.tasks)
+
+    def __repr__(self) -> str:
+        return "SequentialTask([" + " >> ".join(t.task_id for t in self.tasks) + "])"
+
+
+class ParallelGroup(Executable):
+    """A node whose handler runs its members concurrently (by default) and applies an error policy."""
+
+    is_parallel_group = True
+
+    def __init__(self, tasks: Sequence[Executable], name: str | None = None) -> None:
+        from graflow.core.workflow import current_workflow_context
+
+        wf = current_workflow_context()
+        self.tasks: list[Executable] = []
+        for t in tasks:
+            self._add_member(t)
+        self.task_id = name or wf.get_next_group_name()
+        self.handler_type = "direct"
+        self._execution_config: dict[str, Any] = {"backend": None, "backend_config": {}, "policy": "strict"}
+        self._register(wf)
+
+    @property
+    def name(self) -> str:
+        """The group id."""
+        return self.task_id
+
+    def _add_member(self, t: Executable) -> None:
+        member = t.leftmost if isinstance(t, SequentialTask) else t
+        if isinstance(t, SequentialTask):
+            from graflow.core.workflow import current_workflow_context
+
+            t._register(current_workflow_context())
+        if any(m.task_id == member.task_id for m in self.tasks):
+            return
+        self.tasks.append(member)
+
+    def _is_free(self) -> bool:
+        """No edges touch the group node yet, so it may absorb more members."""
+        from graflow.core.workflow import current_workflow_context
+
+        graph = current_workflow_context().graph
+        if not graph.has_node(self.task_id):
+            return True
+        return not graph.successors(self.task_id) and not graph.predecessors(self.task_id)
+
+    def _insert_front(self, t: Executable) -> None:
+        from graflow.core.workflow import current_workflow_context
+
+        member = t.leftmost if isinstance(t, SequentialTask) else t
+        t._register(current_workflow_context())
+        if not any(m.task_id == member.task_id for m in self.tasks):
+            self.tasks.insert(0, member)
+
+    @classmethod
+    def _combine(cls, left: Executable, right: Executable) -> ParallelGroup:
+        from graflow.core.workflow import current_workflow_context
+
+        wf = current_workflow_context()
+        if isinstance(left, ParallelGroup) and left._is_free():
+            if isinstance(right, ParallelGroup) and right._is_free():
+                wf.get_next_group_name()  # upstream's counter advances even when the groups merge
+                for m in right.tasks:
+                    left._add_member(m)
+                if wf.graph.has_node(right.task_id):
+                    wf.graph.remove_node(right.task_id)
+                left._register(wf)
+                return left
+            left._add_member(right)
+            left._register(wf)
+            return left
+        return cls([left, right])
+
+    def set_group_name(self, name: str) -> ParallelGroup:
+        """Rename the group node. Raises KeyError if the old id is missing, ValueError if ``name`` exists."""
+        from graflow.core.workflow import current_workflow_context
+
+        current_workflow_context().graph.rename_node(self.task_id, name)
+        self.task_id = name
+        return self
+
+    def with_execution(
+        self, backend: Any = None, backend_config: dict[str, Any] | None = None, policy: Any = "strict"
+    ) -> ParallelGroup:
+        """Choose the coordination backend, its config and the error policy. Returns self."""
+        from graflow.coordination.coordinator import CoordinationBackend
+        from graflow.core.handlers.group_policy import canonicalize_group_policy
+
+        config = dict(backend_config or {})
+        if "redis_client" in config:
+            from graflow.utils.redis_utils import extract_redis_config
+
+            client = config.pop("redis_client")
+            config = {**extract_redis_config(client), **config}
+        self._execution_config = {
+            "backend": CoordinationBackend.parse(backend) if backend is not None else None,
+            "backend_config": config,
+            "policy": canonicalize_group_policy(policy),
+        }
+        return self
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the members through the configured coordinator; returns ``{member_id: result}`` (D17)."""
+        from graflow.coordination.executor import GroupExecutor
+
+        ctx = active_execution_context() or getattr(self, "_execution_context", None)
+        if ctx is None:
+            raise RuntimeError(f"ParallelGroup '{self.task_id}' can only run inside a workflow run")
+        cfg = self._execution_config
+        return GroupExecutor.execute_parallel_group(
+            self.task_id, self.tasks, ctx,
+            backend=cfg.get("backend"), backend_config=cfg.get("backend_config"), policy=cfg.get("policy", "strict"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Executable]:
+        return iter(self.tasks)
+
+    def __repr__(self) -> str:
+        return f"ParallelGroup({self.task_id!r}, [" + ", ".join(t.task_id for t in self.tasks) + "])"
+
+
+def chain(*tasks: Executable) -> SequentialTask:
+    """``chain(a, b, c)`` is ``a >> b >> c``. Needs at least one task."""
+    if not tasks:
+        raise ValueError("chain() needs at least one task")
+    return SequentialTask(list(tasks))
+
+
+def parallel(*tasks: Executable) -> ParallelGroup:
+    """``parallel(a, b, c)`` is ``a | b | c``. Needs at least two tasks."""
+    if len(tasks) < 2:
+        raise ValueError("parallel() needs at least two tasks")
+    return ParallelGroup(list(tasks))
+
+
+__all__ = [
+    "Executable",
+    "ParallelGroup",
+    "SequentialTask",
+    "Task",
+    "TaskWrapper",
+    "active_execution_context",
+    "chain",
+    "parallel",
+]

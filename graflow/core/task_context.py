@@ -1,0 +1,180 @@
+"""``TaskExecutionContext``: what a task sees of its run (``inject_context=True`` passes it first)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from graflow.core.control import CheckpointRequest, StepControl
+
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+    from graflow.channels.typed import TypedChannel
+    from graflow.core.context import ExecutionContext
+    from graflow.core.graph import TaskGraph
+    from graflow.core.task import Executable
+
+
+class TaskExecutionContext:
+    """Per-attempt facade over the :class:`ExecutionContext` for one running task."""
+
+    __slots__ = ("_control", "_local_data", "execution_context", "start_time", "task", "task_id")
+
+    def __init__(self, task_id: str, execution_context: ExecutionContext, task: Executable | None = None) -> None:
+        self.task_id = task_id
+        self.execution_context = execution_context
+        self.task = task
+        self.start_time = time.time()
+        self._local_data: dict[str, Any] | None = None
+        self._control: StepControl | None = None
+
+    # -- state ------------------------------------------------------------------------------------------------------
+    @property
+    def control(self) -> StepControl:
+        """The control requests of this step (created on first use)."""
+        control = self._control
+        if control is None:
+            control = self._control = StepControl()
+        return control
+
+    @property
+    def local_data(self) -> dict[str, Any]:
+        """Scratch data private to this attempt."""
+        if self._local_data is None:
+            self._local_data = {}
+        return self._local_data
+
+    @property
+    def base_task_id(self) -> str:
+        """The task id without any iteration suffix."""
+        return getattr(self.task, "_base_id", None) or self.task_id
+
+    @property
+    def cycle_count(self) -> int:
+        """How many times this task (iterations included) has started in this run, 1-based."""
+        return self.execution_context.cycle_controller.cycle_counts.get(self.base_task_id, 0)
+
+    @property
+    def max_cycles(self) -> int:
+        """The ``next_iteration`` budget of this task."""
+        own = getattr(self.task, "max_cycles", None)
+        if own is not None:
+            return int(own)
+        return self.execution_context.cycle_controller.get_max_cycles(self.base_task_id)
+
+    @property
+    def retry_count(self) -> int:
+        """Retries performed before this attempt (0 on the first)."""
+        return self.execution_context.retry_controller.get_retry_count(self.task_id)
+
+    @property
+    def max_retries(self) -> int:
+        """The retry budget of this task."""
+        return self.execution_context.max_retries_for(self.task)
+
+    @property
+    def session_id(self) -> str:
+        """The run's session id."""
+        return self.execution_context.session_id
+
+    @property
+    def trace_id(self) -> str:
+        """The run's trace id."""
+        return self.execution_context.trace_id
+
+    @property
+    def graph(self) -> TaskGraph:
+        """The run's graph (including dynamic nodes)."""
+        return self.execution_context.graph
+
+    @property
+    def llm_client(self) -> Any:
+        """The run's LLM client."""
+        return self.execution_context.llm_client
+
+    @property
+    def prompt_manager(self) -> Any:
+        """The run's prompt manager."""
+        return self.execution_context.prompt_manager
+
+    def can_iterate(self) -> bool:
+        """Whether another ``next_iteration`` fits the budget."""
+        return self.cycle_count < self.max_cycles
+
+    def elapsed_time(self) -> float:
+        """Seconds since this attempt started."""
+        return time.time() - self.start_time
+
+    # -- control ----------------------------------------------------------------------------------------------------
+    def next_task(self, executable: Executable, goto: bool = False) -> str:
+        """Queue ``executable`` after this task (D1 decides whether static successors still run)."""
+        return self.execution_context._schedule_dynamic(self, executable, goto=goto)
+
+    def next_iteration(self, data: Any = None) -> str:
+        """Queue another run of this task with ``data`` (D8). Raises CycleLimitExceededError past the budget."""
+        return self.execution_context._schedule_iteration(self, data)
+
+    def terminate_workflow(self, message: str = "") -> None:
+        """Finish this task normally, then stop the run without running anything else."""
+        self.control.terminate = message
+
+    def cancel_workflow(self, message: str = "") -> None:
+        """Stop the run after this task with ``GraflowWorkflowCanceledError``."""
+        self.control.cancel = message
+
+    def checkpoint(
+        self, metadata: dict[str, Any] | None = None, *, path: str | None = None, deferred: bool = True
+    ) -> Any:
+        """Write a checkpoint: after this task completes (deferred), or now so that resume re-runs this task."""
+        meta = {
+            "task_id": self.task_id,
+            "cycle_count": self.cycle_count,
+            "elapsed_time": self.elapsed_time(),
+            "mode": "deferred" if deferred else "immediate",
+            **(metadata or {}),
+        }
+        if deferred:
+            self.control.checkpoint = CheckpointRequest(metadata=meta, path=path)
+            return None
+        from graflow.core.checkpoint import CheckpointManager
+
+        return CheckpointManager.create_checkpoint(
+            self.execution_context, path=path, metadata=meta, resuming_task_id=self.task_id
+        )
+
+    # -- data -------------------------------------------------------------------------------------------------------
+    def get_channel(self) -> Channel:
+        """The run's channel."""
+        return self.execution_context.channel
+
+    def get_typed_channel(self, message_type: type) -> TypedChannel[Any]:
+        """The run's channel, validated against a TypedDict."""
+        from graflow.channels.typed import TypedChannel
+
+        return TypedChannel(self.execution_context.channel, message_type)
+
+    def get_result(self, node: str, default: Any = None) -> Any:
+        """The stored result of task ``node``."""
+        return self.execution_context.get_result(node, default)
+
+    def set_local_data(self, key: str, value: Any) -> None:
+        """Store scratch data for this attempt."""
+        self.local_data[key] = value
+
+    def get_local_data(self, key: str, default: Any = None) -> Any:
+        """Read scratch data of this attempt."""
+        return self.local_data.get(key, default)
+
+    def get_llm_agent(self, name: str) -> Any:
+        """The registered LLM agent ``name``."""
+        return self.execution_context.get_llm_agent(name)
+
+    def register_llm_agent(self, name: str, agent: Any) -> None:
+        """Register an LLM agent for this run."""
+        self.execution_context.register_llm_agent(name, agent)
+
+    def __repr__(self) -> str:
+        return f"TaskExecutionContext(task_id={self.task_id!r}, session_id={self.session_id!r})"
+
+
+__all__ = ["TaskExecutionContext"]

@@ -1,0 +1,40 @@
+"""Tunables in one place. Change a default here, not in the module that uses it."""
+
+from __future__ import annotations
+
+import os
+
+# Engine -------------------------------------------------------------------------------------------------------------
+MAX_STEPS = 10_000
+DEFAULT_MAX_CYCLES = 10  # through workflow()/ExecutionContext.create
+CYCLE_CONTROLLER_MAX_CYCLES = 100  # CycleController's own default
+DEFAULT_MAX_RETRIES = 0
+
+
+def default_thread_count() -> int:
+    """Pool size of the threading coordinator: ``min(32, cpu_count + 4)``."""
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+# Retries -------------------------------------------------------------------------------------------------------------
+RETRY_INITIAL_INTERVAL = 1.0
+RETRY_BACKOFF_FACTOR = 2.0
+RETRY_MAX_INTERVAL = 60.0
+
+# Redis / distributed -------------------------------------------------------------------------------------------------
+REDIS_KEY_PREFIX = "graflow"
+REDIS_URL = "redis://localhost:6379/0"
+LEASE_TIMEOUT_SECONDS = 30.0
+MAX_DELIVERIES = 5
+RESULT_TTL_SECONDS = 7 * 24 * 3600
+GRAPH_TTL_SECONDS = 86_400
+GRAPH_CACHE_SIZE = 100
+MIN_SECRET_BYTES = 32
+
+# Workers -------------------------------------------------------------------------------------------------------------
+WORKER_MAX_CONCURRENT_TASKS = 4
+WORKER_POLL_INTERVAL = 0.1
+WORKER_GRACEFUL_SHUTDOWN_TIMEOUT = 30.0
+
+# Checkpoints ---------------------------------------------------------------------------------------------------------
+CHECKPOINT_DIR = "checkpoints"

@@ -1,0 +1,162 @@
+"""The one error tree of Graflow.
+
+Every error the library raises derives from :class:`GraflowError` and builds its message from its fields.
+Signals that must unwind past a user's ``except Exception`` derive from ``BaseException``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GraflowError(Exception):
+    """Base of every Graflow error.
+
+    Args:
+        message: Human readable description.
+        cause: The exception that led to this one, if any. ``str()`` appends ``" (caused by <cause>)"``.
+    """
+
+    def __init__(self, message: str = "", cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.cause = cause
+        if cause is not None:
+            self.__cause__ = cause
+
+    def __str__(self) -> str:
+        if self.cause is not None:
+            return f"{self.message} (caused by {self.cause})"
+        return self.message
+
+
+class GraflowRuntimeError(GraflowError):
+    """A failure while a workflow runs (task failure, unknown node, missing context)."""
+
+
+class CycleLimitExceededError(GraflowRuntimeError):
+    """``next_iteration`` was asked for more cycles than the task's budget allows."""
+
+    def __init__(self, task_id: str, cycle_count: int, max_cycles: int) -> None:
+        self.task_id = task_id
+        self.cycle_count = cycle_count
+        self.max_cycles = max_cycles
+        super().__init__(
+            f"CycleLimitExceededError(task_id={task_id}, cycle_count={cycle_count}, max_cycles={max_cycles})"
+        )
+
+
+class RetryLimitExceededError(GraflowRuntimeError):
+    """A task failed on every attempt. ``retry_count`` is the number of retries performed (D9)."""
+
+    def __init__(
+        self, task_id: str, retry_count: int, max_retries: int, last_error: BaseException | None = None
+    ) -> None:
+        self.task_id = task_id
+        self.retry_count = retry_count
+        self.max_retries = max_retries
+        self.last_error = last_error
+        super().__init__(
+            f"RetryLimitExceededError(task_id={task_id}, retry_count={retry_count}, max_retries={max_retries})",
+            cause=last_error,
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TaskError(GraflowRuntimeError):
+    """An error attributed to one task."""
+
+    def __init__(self, task_id: str, message: str, cause: BaseException | None = None) -> None:
+        self.task_id = task_id
+        super().__init__(f"Error in task '{task_id}': {message}", cause=cause)
+
+
+class GraphCompilationError(GraflowError):
+    """The graph cannot be run as given (start node detection, duplicate ids)."""
+
+
+class DuplicateTaskError(GraphCompilationError):
+    """A task id is already a node of the graph."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        super().__init__(f"Duplicate task ID: {task_id}")
+
+
+class ConfigError(GraflowError):
+    """Invalid configuration: unknown backend, unregistered type, bad option."""
+
+
+class ParallelGroupError(GraflowRuntimeError):
+    """A parallel group's policy rejected the members' outcome.
+
+    Attributes:
+        group_id: The group node id.
+        failed_tasks: ``[(member_id, error_message), ...]``.
+        successful_tasks: Ids of members that succeeded.
+        member_errors: ``{member_id: original exception}`` for failed members, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        group_id: str,
+        failed_tasks: list[tuple[str, str]] | None = None,
+        successful_tasks: list[str] | None = None,
+        member_errors: dict[str, BaseException] | None = None,
+    ) -> None:
+        self.group_id = group_id
+        self.failed_tasks = list(failed_tasks or [])
+        self.successful_tasks = list(successful_tasks or [])
+        self.member_errors = dict(member_errors or {})
+        super().__init__(message)
+
+
+class GraflowWorkflowCanceledError(GraflowRuntimeError):
+    """A task called ``cancel_workflow``."""
+
+    def __init__(self, message: str, task_id: str | None = None) -> None:
+        self.task_id = task_id
+        self.reason = message
+        super().__init__(f"Workflow canceled by task '{task_id}': {message}")
+
+
+class WorkerShutdown(BaseException):  # noqa: N818 - a signal, not an error
+    """Raised inside a worker to unwind past user ``except Exception`` blocks on shutdown."""
+
+
+def as_runtime_error(ex: BaseException) -> GraflowRuntimeError:
+    """Pass a :class:`GraflowRuntimeError` through; wrap anything else as ``An error occurred: <msg>``."""
+    if isinstance(ex, GraflowRuntimeError):
+        return ex
+    return GraflowRuntimeError(f"An error occurred: {ex}", cause=ex)
+
+
+def error_message(ex: BaseException | Any) -> str:
+    """The message of the innermost user error, without Graflow's wrapping text."""
+    seen = 0
+    while isinstance(ex, GraflowRuntimeError) and ex.cause is not None and seen < 10:
+        if isinstance(ex, (RetryLimitExceededError, ParallelGroupError, CycleLimitExceededError)):
+            break
+        ex = ex.cause
+        seen += 1
+    return str(ex)
+
+
+__all__ = [
+    "ConfigError",
+    "CycleLimitExceededError",
+    "DuplicateTaskError",
+    "GraflowError",
+    "GraflowRuntimeError",
+    "GraflowWorkflowCanceledError",
+    "GraphCompilationError",
+    "ParallelGroupError",
+    "RetryLimitExceededError",
+    "TaskError",
+    "WorkerShutdown",
+    "as_runtime_error",
+    "error_message",
+]
