@@ -173,6 +173,13 @@ class ExecutionContext:
                     self._owns_graph = True
         return self._graph
 
+    def get_next_group_name(self) -> str:
+        """A fresh ``ParallelGroup_<n>`` name for a group built while this run is going."""
+        n = sum(1 for node in self._graph.nodes if str(node).startswith("ParallelGroup_")) + 1
+        while f"ParallelGroup_{n}" in self._graph:
+            n += 1
+        return f"ParallelGroup_{n}"
+
     def graph_content_hash(self) -> str:
         """sha256 of the run graph's structure (recorded in checkpoints)."""
         return self._graph.content_hash()

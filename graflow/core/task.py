@@ -43,6 +43,18 @@ def set_active_execution_context(ctx: ExecutionContext | None) -> ExecutionConte
     return previous
 
 
+def dsl_target() -> Any:
+    """Where ``>>``, ``|`` and new groups write: the running run's own graph inside a task (D1, D2), else the
+    current workflow (created on demand, as upstream)."""
+    ctx = active_execution_context()
+    if ctx is not None:
+        ctx._own_graph()
+        return ctx
+    from graflow.core.workflow import current_workflow_context
+
+    return current_workflow_context()
+
+
 def _workflow_for_registration() -> WorkflowContext | None:
     from graflow.core.workflow import get_current_workflow_context
 
@@ -73,7 +85,7 @@ class Executable(ABC):
 
     def _register(self, wf: WorkflowContext) -> None:
         for node in self._node_executables():
-            if not wf.graph.has_node(node.task_id) or node._pending_registration:
+            if node.task_id not in wf.graph or node._pending_registration:
                 wf.graph.add_node(node, node.task_id, skip_if_exists=True)
             node._pending_registration = False
             if isinstance(node, ParallelGroup):
@@ -81,11 +93,9 @@ class Executable(ABC):
                     member._register(wf)
 
     def __rshift__(self, other: Executable) -> SequentialTask:
-        from graflow.core.workflow import current_workflow_context
-
         if not isinstance(other, Executable):
             return NotImplemented
-        wf = current_workflow_context()
+        wf = dsl_target()
         self._register(wf)
         other._register(wf)
         wf.graph.add_edge(self.rightmost.task_id, other.leftmost.task_id)
@@ -256,7 +266,7 @@ class TaskWrapper(Executable, Generic[P, R]):
 
     def accepts_iteration_data(self) -> bool:
         """Whether an iteration of this task can receive ``data`` (D8)."""
-        return self.inject_context or self._signature()[2]
+        return self._signature()[2]
 
     # -- calling ----------------------------------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
@@ -348,6 +358,8 @@ class TaskWrapper(Executable, Generic[P, R]):
         if kwargs:
             call_kwargs.update(kwargs)
         data = self._iteration_data
+        if data is not _MISSING and data is None and not self._signature()[2]:
+            data = _MISSING  # an iteration without data of a task that takes none
         if self.inject_context:
             if data is not _MISSING and not args:
                 return self.func(tctx, data, **call_kwargs)  # type: ignore[call-arg]
@@ -386,7 +398,12 @@ def _analyse_signature(
     )
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     names = frozenset(p.name for p in params)
-    accepts_data = "data" in names or var_kw or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    if inject_context:  # iteration data arrives as the positional argument after the context
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      inspect.Parameter.VAR_POSITIONAL)
+        accepts_data = any(p.kind in positional for p in params)
+    else:  # D8: as the keyword argument ``data``
+        accepts_data = "data" in names or var_kw
     return resolvable, var_kw, accepts_data, names
 
 
@@ -403,9 +420,7 @@ class SequentialTask(Executable):
         self.tasks: list[Executable] = list(tasks)
         self._anchor_left = _anchor_left
         if _connect and len(self.tasks) > 1:
-            from graflow.core.workflow import current_workflow_context
-
-            wf = current_workflow_context()
+            wf = dsl_target()
             for t in self.tasks:
                 t._register(wf)
             for a, b in zip(self.tasks, self.tasks[1:], strict=False):
@@ -458,125 +473,6 @@ class SequentialTask(Executable):
         return "SequentialTask([" + " >> ".join(t.task_id for t in self.tasks) + "])"
 
 
-class ParallelGroup(Executable):
-    """A node whose handler runs its members concurrently (by default) and applies an error policy."""
-
-    is_parallel_group = True
-
-    def __init__(self, tasks: Sequence[Executable], name: str | None = None) -> None:
-        from graflow.core.workflow import current_workflow_context
-
-        wf = current_workflow_context()
-        self.tasks: list[Executable] = []
-        for t in tasks:
-            self._add_member(t)
-        self.task_id = name or wf.get_next_group_name()
-        self.handler_type = "direct"
-        self._execution_config: dict[str, Any] = {"backend": None, "backend_config": {}, "policy": "strict"}
-        self._register(wf)
-
-    @property
-    def name(self) -> str:
-        """The group id."""
-        return self.task_id
-
-    def _add_member(self, t: Executable) -> None:
-        member = t.leftmost if isinstance(t, SequentialTask) else t
-        if isinstance(t, SequentialTask):
-            from graflow.core.workflow import current_workflow_context
-
-            t._register(current_workflow_context())
-        if any(m.task_id == member.task_id for m in self.tasks):
-            return
-        self.tasks.append(member)
-
-    def _is_free(self) -> bool:
-        """No edges touch the group node yet, so it may absorb more members."""
-        from graflow.core.workflow import current_workflow_context
-
-        graph = current_workflow_context().graph
-        if not graph.has_node(self.task_id):
-            return True
-        return not graph.successors(self.task_id) and not graph.predecessors(self.task_id)
-
-    def _insert_front(self, t: Executable) -> None:
-        from graflow.core.workflow import current_workflow_context
-
-        member = t.leftmost if isinstance(t, SequentialTask) else t
-        t._register(current_workflow_context())
-        if not any(m.task_id == member.task_id for m in self.tasks):
-            self.tasks.insert(0, member)
-
-    @classmethod
-    def _combine(cls, left: Executable, right: Executable) -> ParallelGroup:
-        from graflow.core.workflow import current_workflow_context
-
-        wf = current_workflow_context()
-        if isinstance(left, ParallelGroup) and left._is_free():
-            if isinstance(right, ParallelGroup) and right._is_free():
-                wf.get_next_group_name()  # upstream's counter advances even when the groups merge
-                for m in right.tasks:
-                    left._add_member(m)
-                if wf.graph.has_node(right.task_id):
-                    wf.graph.remove_node(right.task_id)
-                left._register(wf)
-                return left
-            left._add_member(right)
-            left._register(wf)
-            return left
-        return cls([left, right])
-
-    def set_group_name(self, name: str) -> ParallelGroup:
-        """Rename the group node. Raises KeyError if the old id is missing, ValueError if ``name`` exists."""
-        from graflow.core.workflow import current_workflow_context
-
-        current_workflow_context().graph.rename_node(self.task_id, name)
-        self.task_id = name
-        return self
-
-    def with_execution(
-        self, backend: Any = None, backend_config: dict[str, Any] | None = None, policy: Any = "strict"
-    ) -> ParallelGroup:
-        """Choose the coordination backend, its config and the error policy. Returns self."""
-        from graflow.coordination.coordinator import CoordinationBackend
-        from graflow.core.handlers.group_policy import canonicalize_group_policy
-
-        config = dict(backend_config or {})
-        if "redis_client" in config:
-            from graflow.utils.redis_utils import extract_redis_config
-
-            client = config.pop("redis_client")
-            config = {**extract_redis_config(client), **config}
-        self._execution_config = {
-            "backend": CoordinationBackend.parse(backend) if backend is not None else None,
-            "backend_config": config,
-            "policy": canonicalize_group_policy(policy),
-        }
-        return self
-
-    def run(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the members through the configured coordinator; returns ``{member_id: result}`` (D17)."""
-        from graflow.coordination.executor import GroupExecutor
-
-        ctx = active_execution_context() or getattr(self, "_execution_context", None)
-        if ctx is None:
-            raise RuntimeError(f"ParallelGroup '{self.task_id}' can only run inside a workflow run")
-        cfg = self._execution_config
-        return GroupExecutor.execute_parallel_group(
-            self.task_id, self.tasks, ctx,
-            backend=cfg.get("backend"), backend_config=cfg.get("backend_config"), policy=cfg.get("policy", "strict"),
-        )
-
-    def __len__(self) -> int:
-        return len(self.tasks)
-
-    def __iter__(self) -> Iterator[Executable]:
-        return iter(self.tasks)
-
-    def __repr__(self) -> str:
-        return f"ParallelGroup({self.task_id!r}, [" + ", ".join(t.task_id for t in self.tasks) + "])"
-
-
 def chain(*tasks: Executable) -> SequentialTask:
     """``chain(a, b, c)`` is ``a >> b >> c``. Needs at least one task."""
     if not tasks:
@@ -590,6 +486,8 @@ def parallel(*tasks: Executable) -> ParallelGroup:
         raise ValueError("parallel() needs at least two tasks")
     return ParallelGroup(list(tasks))
 
+
+from graflow.core.groups import ParallelGroup  # noqa: E402 - groups builds on the classes above
 
 __all__ = [
     "Executable",

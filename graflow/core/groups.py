@@ -1,0 +1,118 @@
+"""``ParallelGroup``: a node whose handler runs its members, concurrently by default, under an error policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from graflow.core.task import Executable, SequentialTask, active_execution_context, dsl_target
+
+
+class ParallelGroup(Executable):
+    """A node whose handler runs its members concurrently (by default) and applies an error policy."""
+
+    is_parallel_group = True
+
+    def __init__(self, tasks: Sequence[Executable], name: str | None = None) -> None:
+        wf = dsl_target()
+        self.tasks: list[Executable] = []
+        for t in tasks:
+            self._add_member(t)
+        self.task_id = name or wf.get_next_group_name()
+        self.handler_type = "direct"
+        self._execution_config: dict[str, Any] = {"backend": None, "backend_config": {}, "policy": "strict"}
+        self._register(wf)
+
+    @property
+    def name(self) -> str:
+        """The group id."""
+        return self.task_id
+
+    def _add_member(self, t: Executable) -> None:
+        member = t.leftmost if isinstance(t, SequentialTask) else t
+        if isinstance(t, SequentialTask):
+            t._register(dsl_target())
+        if any(m.task_id == member.task_id for m in self.tasks):
+            return
+        self.tasks.append(member)
+
+    def _is_free(self) -> bool:
+        """No edges touch the group node yet, so it may absorb more members."""
+        graph = dsl_target().graph
+        if not graph.has_node(self.task_id):
+            return True
+        return not graph.successors(self.task_id) and not graph.predecessors(self.task_id)
+
+    def _insert_front(self, t: Executable) -> None:
+        member = t.leftmost if isinstance(t, SequentialTask) else t
+        t._register(dsl_target())
+        if not any(m.task_id == member.task_id for m in self.tasks):
+            self.tasks.insert(0, member)
+
+    @classmethod
+    def _combine(cls, left: Executable, right: Executable) -> ParallelGroup:
+        wf = dsl_target()
+        if isinstance(left, ParallelGroup) and left._is_free():
+            if isinstance(right, ParallelGroup) and right._is_free():
+                wf.get_next_group_name()  # upstream's counter advances even when the groups merge
+                for m in right.tasks:
+                    left._add_member(m)
+                if wf.graph.has_node(right.task_id):
+                    wf.graph.remove_node(right.task_id)
+                left._register(wf)
+                return left
+            left._add_member(right)
+            left._register(wf)
+            return left
+        return cls([left, right])
+
+    def set_group_name(self, name: str) -> ParallelGroup:
+        """Rename the group node. Raises KeyError if the old id is missing, ValueError if ``name`` exists."""
+        dsl_target().graph.rename_node(self.task_id, name)
+        self.task_id = name
+        return self
+
+    def with_execution(
+        self, backend: Any = None, backend_config: dict[str, Any] | None = None, policy: Any = "strict"
+    ) -> ParallelGroup:
+        """Choose the coordination backend, its config and the error policy. Returns self."""
+        from graflow.coordination.coordinator import CoordinationBackend
+        from graflow.core.handlers.group_policy import canonicalize_group_policy
+
+        config = dict(backend_config or {})
+        if "redis_client" in config:
+            from graflow.utils.redis_utils import extract_redis_config
+
+            client = config.pop("redis_client")
+            config = {**extract_redis_config(client), **config}
+        self._execution_config = {
+            "backend": CoordinationBackend.parse(backend) if backend is not None else None,
+            "backend_config": config,
+            "policy": canonicalize_group_policy(policy),
+        }
+        return self
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the members through the configured coordinator; returns ``{member_id: result}`` (D17)."""
+        from graflow.coordination.executor import GroupExecutor
+
+        ctx = active_execution_context() or getattr(self, "_execution_context", None)
+        if ctx is None:
+            raise RuntimeError(f"ParallelGroup '{self.task_id}' can only run inside a workflow run")
+        cfg = self._execution_config
+        return GroupExecutor.execute_parallel_group(
+            self.task_id, self.tasks, ctx,
+            backend=cfg.get("backend"), backend_config=cfg.get("backend_config"), policy=cfg.get("policy", "strict"),
+        )
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Executable]:
+        return iter(self.tasks)
+
+    def __repr__(self) -> str:
+        return f"ParallelGroup({self.task_id!r}, [" + ", ".join(t.task_id for t in self.tasks) + "])"
+
+
+__all__ = ["ParallelGroup"]

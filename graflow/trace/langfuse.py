@@ -1,0 +1,269 @@
+"""Langfuse tracer (extra ``tracing``): workflow runs and tasks as Langfuse observations.
+
+Credentials come from the arguments or from ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_SECRET_KEY`` and ``LANGFUSE_HOST``
+(a ``.env`` file is read when python-dotenv is installed). Missing keys raise ``ValueError``; ``enabled=False``
+makes the tracer a no-op that needs no keys. While a task runs, its observation is also the current
+OpenTelemetry span, so LiteLLM (``langfuse_otel`` callback) and other OpenTelemetry-instrumented calls nest under it.
+Failures to talk to Langfuse are logged and never break a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from typing import TYPE_CHECKING, Any
+
+from graflow.trace.base import Tracer
+
+try:
+    from langfuse import Langfuse
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError("LangFuseTracer needs the langfuse package: pip install 'graflow[tracing]'") from exc
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+
+logger = logging.getLogger(__name__)
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _load_dotenv() -> None:
+    try:
+        from dotenv import load_dotenv
+    except ImportError:  # python-dotenv is optional: the environment alone is enough
+        return
+    load_dotenv(override=False)
+
+
+class LangFuseTracer(Tracer):
+    """Sends traces to Langfuse.
+
+    Args:
+        public_key: Langfuse public key (default ``LANGFUSE_PUBLIC_KEY``).
+        secret_key: Langfuse secret key (default ``LANGFUSE_SECRET_KEY``).
+        host: Langfuse URL (default ``LANGFUSE_HOST``, else the SDK's default).
+        enable_runtime_graph: Keep the runtime graph as every tracer does.
+        enabled: False makes the tracer a no-op (no keys needed, nothing sent).
+        client: An already configured ``langfuse.Langfuse`` client to use instead of building one from the keys.
+
+    Raises:
+        ValueError: Enabled, no ``client``, and a key is missing.
+    """
+
+    def __init__(
+        self,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        host: str | None = None,
+        enable_runtime_graph: bool = True,
+        enabled: bool = True,
+        *,
+        client: Any = None,
+    ) -> None:
+        super().__init__(enable_runtime_graph=enable_runtime_graph)
+        self.enabled = enabled
+        self.client: Any = None
+        self._root: Any = None
+        self._lf_local = threading.local()
+        self._group_parents: dict[str, Any] = {}
+        if not enabled:
+            return
+        if client is not None:
+            self.client = client
+            return
+        _load_dotenv()
+        public_key = public_key or os.environ.get("LANGFUSE_PUBLIC_KEY")
+        secret_key = secret_key or os.environ.get("LANGFUSE_SECRET_KEY")
+        host = host or os.environ.get("LANGFUSE_HOST")
+        if not public_key or not secret_key:
+            missing = [n for n, v in (("LANGFUSE_PUBLIC_KEY", public_key), ("LANGFUSE_SECRET_KEY", secret_key)) if not v]
+            raise ValueError(
+                f"Langfuse credentials missing: {', '.join(missing)}. Pass public_key/secret_key, set the environment "
+                "variables, or use LangFuseTracer(enabled=False)."
+            )
+        self.client = Langfuse(public_key=public_key, secret_key=secret_key, host=host)
+
+    @property
+    def _active(self) -> bool:
+        return self.enabled and self.client is not None
+
+    # -- per-thread stack of open observations ----------------------------------------------------------------------
+    def _open(self) -> list[tuple[str, Any, Any]]:
+        stack: list[tuple[str, Any, Any]] | None = getattr(self._lf_local, "open", None)
+        if stack is None:
+            stack = self._lf_local.open = []
+        return stack
+
+    def _current(self) -> Any:
+        stack = self._open()
+        return stack[-1][1] if stack else self._root
+
+    # -- hooks that need more than the base gives -------------------------------------------------------------------
+    def on_workflow_end(  # type: ignore[override]
+        self, workflow_name: str, context: ExecutionContext, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        """End the run's trace, marking it failed when the run failed."""
+        error = error if error is not None else getattr(context, "error", None)
+        self.trace_end(workflow_name, output=result, metadata={"error": str(error)} if error is not None else None)
+
+    def on_task_start(self, task: Any, context: ExecutionContext) -> None:  # type: ignore[override]
+        """Open an observation for the task (named by task id, as upstream)."""
+        metadata = {"task_type": type(task).__name__, "handler_type": getattr(task, "handler_type", "direct")}
+        self.span_start(task.task_id, parent_name=Tracer.get_current_span_id(self), metadata=metadata)
+
+    def on_parallel_group_start(  # type: ignore[override]
+        self, group_id: str, member_ids: list[str], context: ExecutionContext
+    ) -> None:
+        """Nest the members under the group's observation, whatever thread they run on."""
+        current = self._current() if self._active else None
+        if current is not None:
+            for member_id in member_ids:
+                self._group_parents[member_id] = current
+        super().on_parallel_group_start(group_id, member_ids, context)
+
+    def on_parallel_group_end(  # type: ignore[override]
+        self, group_id: str, member_ids: list[str], context: ExecutionContext, results: dict[str, Any] | None = None
+    ) -> None:
+        """Forget the group's members."""
+        for member_id in member_ids:
+            self._group_parents.pop(member_id, None)
+        super().on_parallel_group_end(group_id, member_ids, context, results)
+
+    # -- output -----------------------------------------------------------------------------------------------------
+    def _output_trace_start(self, name: str, trace_id: str | None, metadata: dict[str, Any] | None) -> None:
+        if not self._active:
+            return
+        trace_context = {"trace_id": trace_id} if trace_id and _HEX32.match(trace_id) else None
+        try:
+            self._root = self.client.start_observation(name=name, trace_context=trace_context,
+                                                       metadata=metadata or {})
+        except Exception as exc:
+            logger.warning("Langfuse: could not start trace %r: %s", name, exc)
+            self._root = None
+
+    def _output_trace_end(self, name: str, output: Any, metadata: dict[str, Any] | None) -> None:
+        root, self._root = self._root, None
+        if not self._active or root is None:
+            return
+        error = (metadata or {}).get("error")
+        try:
+            root.update(output=output, metadata=metadata or {}, level="ERROR" if error else None,
+                        status_message=str(error) if error else None)
+            root.end()
+            self.client.flush()
+        except Exception as exc:
+            logger.warning("Langfuse: could not end trace %r: %s", name, exc)
+
+    def _output_span_start(self, name: str, parent_name: str | None, metadata: dict[str, Any] | None) -> None:
+        if not self._active:
+            return
+        try:
+            parent = self._group_parents.get(name) or self._current()
+            if parent is not None:
+                span = parent.start_observation(name=name, metadata=metadata or {})
+            else:
+                span = self.client.start_observation(name=name, metadata=metadata or {})
+        except Exception as exc:
+            logger.warning("Langfuse: could not start span %r: %s", name, exc)
+            return
+        self._open().append((name, span, self._make_current(span)))
+
+    @staticmethod
+    def _make_current(span: Any) -> Any:
+        # Expose the observation as the current OpenTelemetry span so that LiteLLM and ADK calls nest under it.
+        try:
+            span_context = SpanContext(trace_id=int(span.trace_id, 16), span_id=int(span.id, 16), is_remote=False,
+                                       trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            return otel_context.attach(otel_trace.set_span_in_context(NonRecordingSpan(span_context)))
+        except Exception as exc:
+            logger.debug("Langfuse: could not set the OpenTelemetry context: %s", exc)
+            return None
+
+    def _output_span_end(self, name: str, output: Any, metadata: dict[str, Any] | None) -> None:
+        if not self._active:
+            return
+        stack = self._open()
+        for index in range(len(stack) - 1, -1, -1):
+            if stack[index][0] == name:
+                _, span, token = stack.pop(index)
+                break
+        else:
+            return
+        error = (metadata or {}).get("error")
+        try:
+            span.update(output=output, metadata=metadata or {}, level="ERROR" if error else None,
+                        status_message=str(error) if error else None)
+            span.end()
+        except Exception as exc:
+            logger.warning("Langfuse: could not end span %r: %s", name, exc)
+        if token is not None:
+            try:
+                otel_context.detach(token)
+            except Exception:  # ended on another thread: nothing else to undo
+                logger.debug("Langfuse: OpenTelemetry context detached out of order", exc_info=True)
+
+    def _output_event(self, name: str, parent_span: str | None, metadata: dict[str, Any] | None) -> None:
+        if not self._active:
+            return
+        parent = self._current()
+        try:
+            if parent is not None:
+                parent.create_event(name=name, metadata=metadata or {})
+            else:
+                self.client.create_event(name=name, metadata=metadata or {})
+        except Exception as exc:
+            logger.warning("Langfuse: could not record event %r: %s", name, exc)
+
+    def _output_attach_to_trace(self, trace_id: str, parent_span_id: str | None) -> None:
+        if not self._active:
+            return
+        trace_context: dict[str, str] | None = None
+        if trace_id and _HEX32.match(trace_id):
+            trace_context = {"trace_id": trace_id}
+            if parent_span_id and _HEX16.match(parent_span_id):
+                trace_context["parent_span_id"] = parent_span_id
+        try:
+            self._root = self.client.start_observation(name=f"worker_trace_{(trace_id or '')[:8]}",
+                                                       trace_context=trace_context)
+        except Exception as exc:
+            logger.warning("Langfuse: could not attach to trace %r: %s", trace_id, exc)
+            self._root = None
+
+    # -- inspection, branches, lifecycle ----------------------------------------------------------------------------
+    def get_current_span_id(self) -> str | None:
+        """The Langfuse id of the innermost open observation (fits a task record's ``parent_span_id``)."""
+        if not self._active:
+            return None
+        current = self._current()
+        return getattr(current, "id", None) if current is not None else None
+
+    def clone(self, trace_id: str) -> LangFuseTracer:
+        """Branches share this tracer: open observations are kept per thread."""
+        return self
+
+    def flush(self) -> None:
+        """Send buffered observations now."""
+        if self._active:
+            try:
+                self.client.flush()
+            except Exception as exc:
+                logger.warning("Langfuse: flush failed: %s", exc)
+
+    def shutdown(self) -> None:
+        """Flush and drop the open trace."""
+        self.flush()
+        self._root = None
+
+
+#: Alternative spelling.
+LangfuseTracer = LangFuseTracer
+
+__all__ = ["LangFuseTracer", "LangfuseTracer"]

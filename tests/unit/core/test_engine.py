@@ -1,0 +1,284 @@
+"""The engine loop: results, channel seeding, keyword resolution, joins, max_steps, runs on own graph."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from graflow import task, workflow
+from graflow.core.context import ExecutionContext
+from graflow.core.engine import WorkflowEngine
+from graflow.core.graph import TaskGraph
+from graflow.core.handler import TaskHandler
+from graflow.core.task import TaskWrapper
+from graflow.exceptions import GraflowRuntimeError
+
+
+def test_execute_returns_the_last_result_and_stores_every_result() -> None:
+    with workflow("results") as wf:
+
+        @task
+        def first() -> int:
+            return 1
+
+        @task
+        def nothing() -> None:
+            return None
+
+        first >> nothing
+        result, ctx = wf.execute(ret_context=True)
+    assert result is None
+    assert ctx.get_result("first") == 1
+    assert ctx.channel.exists("nothing.__result__")  # None results are stored too
+    assert ctx.status == "completed"
+    assert ctx.completed_tasks == ["first", "nothing"]
+
+
+def test_returned_mapping_feeds_parameters_of_the_next_task() -> None:
+    """D11: fetch returning {"users": 1200} feeds validate(users) (upstream README quick-start)."""
+    with workflow("readme") as wf:
+
+        @task
+        def fetch() -> dict[str, int]:
+            return {"users": 1200}
+
+        @task
+        def validate(users: int) -> bool:
+            return users > 1000
+
+        fetch >> validate
+        assert wf.execute() is True
+
+
+def test_keyword_resolution_order() -> None:
+    """D11 order: bound kwarg > <param>.__result__ > plain key > triggering result > default."""
+    seen: dict[str, object] = {}
+    with workflow("order") as wf:
+
+        @task
+        def source() -> dict[str, str]:
+            return {"a": "from-trigger", "b": "from-trigger", "c": "from-trigger", "d": "from-trigger"}
+
+        @task
+        def sink(a: str, b: str, c: str, d: str, e: str = "default") -> None:
+            seen.update(a=a, b=b, c=c, d=d, e=e)
+
+        bound = sink(task_id="sink_bound", a="bound")
+        source >> bound
+        wf.execute("source", initial_channel={"b.__result__": "from-result-key", "c": "from-plain-key", "a": "ignored"})
+    assert seen == {"a": "bound", "b": "from-result-key", "c": "from-plain-key", "d": "from-trigger", "e": "default"}
+
+
+def test_execute_keywords_and_initial_channel_seed_the_channel() -> None:
+    """D12: extra keyword arguments of execute() set channel keys."""
+    with workflow("seed") as wf:
+
+        @task
+        def validate(record: dict[str, int], limit: int) -> bool:
+            return record["n"] < limit
+
+        assert wf.execute("validate", record={"n": 1}, initial_channel={"limit": 5}) is True
+
+
+def test_resolution_can_be_turned_off() -> None:
+    with workflow("off") as wf:
+
+        @task(resolve_keyword_args=False)
+        def needs(x: int = 7) -> int:
+            return x
+
+        assert wf.execute(initial_channel={"x": 1}) == 7
+
+
+def test_running_a_workflow_twice_gives_the_same_result_and_keeps_the_definition() -> None:
+    """D2: a run works on its own graph; dynamic nodes never leak into wf.graph."""
+    with workflow("twice") as wf:
+
+        @task(inject_context=True)
+        def spawn(ctx) -> None:
+            ctx.next_task(TaskWrapper("dynamic_child", lambda: "child", register_to_context=False))
+
+        nodes_before = set(wf.graph.nodes)
+        first, ctx1 = wf.execute(ret_context=True)
+        second, ctx2 = wf.execute(ret_context=True)
+    assert first == second == "child"
+    assert set(wf.graph.nodes) == nodes_before
+    assert "dynamic_child" in ctx1.graph.nodes and ctx1.session_id != ctx2.session_id
+
+
+def test_fan_in_runs_once_after_all_branches() -> None:
+    """D3: the diamond runs its merge node once, after both branches, however deep."""
+    calls: list[str] = []
+    with workflow("diamond") as wf:
+        s, p, q, q2, m = (task(n)(lambda n=n: calls.append(n)) for n in ("s", "p", "q", "q2", "m"))
+        s >> p >> m
+        s >> q >> q2 >> m
+        wf.execute()
+    assert calls.count("m") == 1
+    assert calls.index("m") > max(calls.index("p"), calls.index("q2"))
+
+
+def test_two_independent_predecessors_join() -> None:
+    calls: list[str] = []
+    with workflow("join") as wf:
+        root, a, b, c = (task(n)(lambda n=n: calls.append(n)) for n in ("root", "a", "b", "c"))
+        root >> a >> c
+        root >> b >> c
+        wf.execute()
+    assert calls == ["root", "a", "b", "c"]
+
+
+def test_loops_still_run_through_joins() -> None:
+    """D3: agent >> tool >> agent loops; nothing pending can reach agent when tool completes."""
+    with workflow("agent-loop") as wf:
+
+        @task(inject_context=True)
+        def start(ctx) -> None:
+            ctx.get_channel().set("turns", 0)
+
+        @task(inject_context=True)
+        def agent(ctx) -> int:
+            turns = ctx.get_channel().atomic_add("turns", 1)
+            if turns >= 3:
+                ctx.terminate_workflow("done")
+            return turns
+
+        @task
+        def tool() -> str:
+            return "tool"
+
+        start >> agent >> tool >> agent
+        result, ctx = wf.execute("start", ret_context=True)
+    assert result == 3
+    assert ctx.completed_tasks == ["start", "agent", "tool", "agent", "tool", "agent"]
+    assert ctx.status == "terminated"
+
+
+def test_max_steps_stops_visibly(caplog: pytest.LogCaptureFixture) -> None:
+    """D6: reaching max_steps logs a warning and sets status max_steps_reached."""
+    with workflow("spin") as wf:
+
+        @task(inject_context=True)
+        def spin(ctx) -> int:
+            ctx.next_task(spin)
+            return ctx.cycle_count
+
+        with caplog.at_level(logging.WARNING):
+            result, ctx = wf.execute(max_steps=5, ret_context=True)
+    assert result == 5
+    assert ctx.status == "max_steps_reached"
+    assert ctx.steps == 5
+    assert "max_steps=5" in caplog.text
+
+
+def test_failure_is_wrapped_with_the_original_as_cause() -> None:
+    with workflow("boom") as wf:
+
+        @task
+        def explode() -> None:
+            raise KeyError("missing")
+
+        with pytest.raises(GraflowRuntimeError) as err:
+            wf.execute()
+    assert isinstance(err.value.cause, KeyError)
+    assert str(err.value) == "An error occurred: 'missing' (caused by 'missing')"
+
+
+def test_failed_task_stores_its_exception_and_marks_the_context() -> None:
+    with workflow("failed") as wf:
+
+        @task
+        def explode() -> None:
+            raise ValueError("bad")
+
+        ctx = wf.create_context()
+        with pytest.raises(GraflowRuntimeError):
+            WorkflowEngine().execute(ctx)
+    assert isinstance(ctx.get_result("explode"), ValueError)
+    assert ctx.status == "failed" and isinstance(ctx.error, GraflowRuntimeError)
+
+
+def test_unknown_start_node_names_the_available_nodes() -> None:
+    with workflow("unknown") as wf:
+        task("only")(lambda: None)
+        with pytest.raises(GraflowRuntimeError, match="Node 'nope' not found in graph. Available nodes: only"):
+            wf.execute("nope")
+
+
+class _Doubling(TaskHandler):
+    def execute_task(self, task, context):  # type: ignore[no-untyped-def]
+        value = task.run() * 2
+        context.set_result(task.task_id, value)
+        return value
+
+
+def test_custom_handler_through_engine_registration() -> None:
+    with workflow("handlers") as wf:
+
+        @task(handler="double")
+        def base() -> int:
+            return 21
+
+        engine = WorkflowEngine()
+        engine.register_handler("double", _Doubling())
+        assert engine.execute(ExecutionContext.create(wf.graph, "base")) == 42
+
+
+def test_workflow_handler_registry_reaches_parallel_members() -> None:
+    """D15: a handler registered on the workflow serves group members too."""
+    with workflow("registry") as wf:
+        a = task("a", handler="double")(lambda: 1)
+        b = task("b", handler="double")(lambda: 2)
+        a | b
+        wf.register_handler("double", _Doubling())
+        assert wf.execute() == {"a": 2, "b": 4}
+
+
+def test_unknown_handler_fails_before_anything_runs() -> None:
+    calls: list[str] = []
+    with workflow("unknown-handler") as wf:
+        first = task("first")(lambda: calls.append("first"))
+        second = task("second", handler="gpu")(lambda: calls.append("second"))
+        first >> second
+        with pytest.raises(GraflowRuntimeError, match="Unknown handler type: gpu. Supported: direct"):
+            wf.execute()
+    assert calls == []
+
+
+def test_low_level_api_with_explicit_graph() -> None:
+    graph = TaskGraph()
+    a = TaskWrapper("a", lambda: 2, register_to_context=False)
+    b = TaskWrapper("b", lambda a: a + 1, register_to_context=False)
+    graph.add_node(a)
+    graph.add_node(b)
+    graph.add_edge("a", "b")
+    ctx = ExecutionContext.create(graph)
+    assert ctx.start_node == "a"
+    assert WorkflowEngine().execute(ctx) == 3
+    assert ctx.execute() is None  # nothing left to run
+
+
+def test_nested_workflows_restore_the_outer_one() -> None:
+    with workflow("outer") as outer:
+        a = task("a")(lambda: "outer")
+        with workflow("inner") as inner:
+            task("b")(lambda: "inner")
+        c = task("c")(lambda: "c")
+        a >> c
+    assert sorted(outer.graph.nodes) == ["a", "c"]
+    assert list(inner.graph.nodes) == ["b"]
+    assert inner.execute() == "inner"
+
+
+def test_workflow_contexts_are_thread_isolated() -> None:
+    import threading
+
+    from graflow.core.workflow import get_current_workflow_context
+
+    seen: list[object] = []
+    with workflow("main-thread"):
+        thread = threading.Thread(target=lambda: seen.append(get_current_workflow_context()))
+        thread.start()
+        thread.join()
+    assert seen == [None]
