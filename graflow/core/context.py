@@ -163,7 +163,7 @@ class ExecutionContext:
         return self._graph
 
     def _nx_graph(self) -> Any:
-        return self._graph.nx_graph()
+        return self._graph.digraph
 
     def _own_graph(self) -> TaskGraph:
         if not self._owns_graph:
@@ -425,7 +425,7 @@ class ExecutionContext:
         return branch
 
     def _nx_graph_of_branch(self) -> Any:  # pragma: no cover - kept for pickles of older branches
-        return self._graph.nx_graph()
+        return self._graph.digraph
 
     def merge_results(self, sub_context: ExecutionContext) -> None:
         """Fold a finished branch back: steps and completed tasks (the channel is shared already)."""

@@ -121,8 +121,8 @@ class WorkflowEngine:
         handlers = ctx.handlers
         direct_override = handlers.get("direct")
         retry_pending: set[str] = set()
-        nx_graph = ctx.graph.nx_graph()
-        nodes, succ, pred = nx_graph._node, nx_graph._succ, nx_graph._pred
+        digraph = ctx.graph.digraph
+        nodes, succ, pred = digraph._node, digraph._succ, digraph._pred
         last_result: Any = None
 
         while True:
@@ -140,9 +140,9 @@ class WorkflowEngine:
                                ctx.workflow_name, ctx.max_steps, sched.pending_ids()[:10])
                 ctx.result = last_result
                 return last_result
-            if ctx.graph.nx_graph() is not nx_graph:  # the run copied its graph (dynamic tasks): follow it
-                nx_graph = ctx.graph.nx_graph()
-                nodes, succ, pred = nx_graph._node, nx_graph._succ, nx_graph._pred
+            if ctx.graph.digraph is not digraph:  # the run copied its graph (dynamic tasks): follow it
+                digraph = ctx.graph.digraph
+                nodes, succ, pred = digraph._node, digraph._succ, digraph._pred
             node = nodes.get(task_id)
             if node is None:
                 raise self._unknown_node(ctx, task_id)
@@ -237,7 +237,7 @@ class WorkflowEngine:
             logger.info("Workflow %s terminated by task '%s': %s", ctx.workflow_name, task_id, control.terminate)
             return True
         if not control.goto:
-            graph = ctx.graph.nx_graph()
+            graph = ctx.graph.digraph
             for successor in graph._succ[task_id]:
                 sched.push_successor(successor, task_id, len(graph._pred[successor]))
                 if ctx.hooks.on_task_queued:

@@ -1,13 +1,15 @@
-"""``TaskGraph``: the directed graph of task nodes (a networkx ``DiGraph`` underneath)."""
+"""``TaskGraph``: the directed graph of task nodes.
+
+The engine works on a small built-in graph (``graflow.core.digraph``) so that importing Graflow and running a
+workflow never pay for networkx; ``nx_graph()`` gives a real ``networkx.DiGraph`` for rendering and analysis.
+"""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
+from graflow.core.digraph import DiGraph, EdgeView, NodeView
 from graflow.exceptions import DuplicateTaskError
 
 if TYPE_CHECKING:
@@ -18,8 +20,9 @@ class TaskGraph:
     """Nodes are task ids; each node stores its executable as attribute ``task``."""
 
     def __init__(self) -> None:
-        self._graph: nx.DiGraph = nx.DiGraph()
+        self._graph = DiGraph()
         self._version = 0
+        self._nx_cache: tuple[int, Any] | None = None
 
     # -- building ---------------------------------------------------------------------------------------------------
     def add_node(self, task: Executable, task_id: str | None = None, skip_if_exists: bool = False) -> None:
@@ -52,7 +55,7 @@ class TaskGraph:
             raise KeyError(f"Node '{old_id}' not found in graph")
         if new_id in self._graph:
             raise ValueError(f"Node '{new_id}' already exists in graph")
-        nx.relabel_nodes(self._graph, {old_id: new_id}, copy=False)
+        self._graph.relabel(old_id, new_id)
         self._version += 1
 
     def clear(self) -> None:
@@ -64,6 +67,7 @@ class TaskGraph:
         """A structural copy (tasks are shared, not copied)."""
         clone = TaskGraph()
         clone._graph = self._graph.copy()
+        clone._version = self._version
         return clone
 
     # -- reading ----------------------------------------------------------------------------------------------------
@@ -95,13 +99,18 @@ class TaskGraph:
         return task_id in self._graph
 
     @property
-    def nodes(self) -> Any:
-        """The networkx NodeView."""
+    def digraph(self) -> DiGraph:
+        """The graph the engine reads (live, not a copy)."""
+        return self._graph
+
+    @property
+    def nodes(self) -> NodeView:
+        """The nodes: iterate ids, ``graph.nodes[id]["task"]``, ``graph.nodes(data=True)``."""
         return self._graph.nodes
 
     @property
-    def edges(self) -> Any:
-        """The networkx OutEdgeView."""
+    def edges(self) -> EdgeView:
+        """The edges as ``(from, to)`` pairs."""
         return self._graph.edges
 
     def get_edges(self) -> list[tuple[str, str]]:
@@ -118,7 +127,7 @@ class TaskGraph:
 
     def handler_types(self) -> frozenset[str]:
         """Every handler name the nodes ask for (cached until the graph changes)."""
-        key = (self._version, self._graph.number_of_nodes())
+        key = (self._version, self._graph.version)
         cached = getattr(self, "_handler_types", None)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -149,14 +158,24 @@ class TaskGraph:
 
     def detect_cycles(self) -> list[list[str]]:
         """Every simple cycle (empty when the graph is acyclic)."""
-        return [list(c) for c in nx.simple_cycles(self._graph)]
+        import networkx as nx
 
-    def nx_graph(self) -> nx.DiGraph:
-        """The underlying networkx graph (shared, not copied)."""
-        return self._graph
+        return [list(c) for c in nx.simple_cycles(self.nx_graph())]
+
+    def nx_graph(self) -> Any:
+        """The graph as a ``networkx.DiGraph`` (a snapshot, rebuilt after the graph changes; node attribute ``task``
+        holds each executable). Edit the graph through ``TaskGraph`` methods, not through this object."""
+        key = (self._version, self._graph.version)
+        cached = self._nx_cache
+        if cached is None or cached[0] != key:
+            cached = (key, self._graph.to_networkx())
+            self._nx_cache = cached
+        return cached[1]
 
     def content_hash(self) -> str:
         """sha256 of the graph's structure: node ids, their task kinds and functions, and edges."""
+        import hashlib
+
         h = hashlib.sha256()
         for node in sorted(self._graph.nodes):
             t = self._graph.nodes[node].get("task")
@@ -167,6 +186,16 @@ class TaskGraph:
         for u, v in sorted(self._graph.edges):
             h.update(f"E|{u}|{v}\n".encode())
         return h.hexdigest()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_nx_cache", None)
+        state.pop("_handler_types", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._nx_cache = None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._graph.nodes)

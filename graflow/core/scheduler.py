@@ -13,18 +13,18 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import networkx as nx
+from graflow.core.digraph import DiGraph
 
 
 class Scheduler:
     """Ready tasks, tasks waiting out a retry backoff, and fan-in joins waiting for their wave to finish.
 
     Args:
-        graph_source: Returns the run's networkx graph (it may be replaced when the run copies its graph).
+        graph_source: Returns the run's graph (it may be replaced when the run copies its graph).
         clock: Monotonic clock, injectable for tests.
     """
 
-    def __init__(self, graph_source: Callable[[], nx.DiGraph], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, graph_source: Callable[[], DiGraph], clock: Callable[[], float] = time.monotonic) -> None:
         self._graph_source = graph_source
         self._clock = clock
         self.ready: deque[str] = deque()
@@ -91,13 +91,13 @@ class Scheduler:
     # -- joins (D3) -------------------------------------------------------------------------------------------------
     def _ancestors_of(self, node: str) -> frozenset[str]:
         graph = self._graph_source()
-        key = (id(graph), graph.number_of_edges() * 1_000_003 + graph.number_of_nodes())
+        key = (id(graph), graph.version)
         if key != self._ancestors_key:
             self._ancestors = {}
             self._ancestors_key = key
         found = self._ancestors.get(node)
         if found is None:
-            found = frozenset(nx.ancestors(graph, node)) if node in graph else frozenset()
+            found = frozenset(graph.ancestors(node)) if node in graph else frozenset()
             self._ancestors[node] = found
         return found
 

@@ -12,11 +12,11 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from graflow.core.hooks import EngineHook
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from graflow.core.context import ExecutionContext
 
 
@@ -33,7 +33,7 @@ class Tracer(EngineHook):
 
     def __init__(self, enable_runtime_graph: bool = True) -> None:
         self.enable_runtime_graph = enable_runtime_graph
-        self._runtime_graph: nx.DiGraph | None = nx.DiGraph() if enable_runtime_graph else None
+        self._runtime_graph_obj: nx.DiGraph | None = None  # created on first use: networkx is imported lazily
         self._execution_order: list[str] = []
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -42,6 +42,16 @@ class Tracer(EngineHook):
         self._trace_start: float | None = None
         self.trace_id: str | None = None
         self.parent_span_id: str | None = None
+
+    @property
+    def _runtime_graph(self) -> nx.DiGraph | None:
+        if not self.enable_runtime_graph:
+            return None
+        if self._runtime_graph_obj is None:
+            import networkx as nx
+
+            self._runtime_graph_obj = nx.DiGraph()
+        return self._runtime_graph_obj
 
     # -- span stack (per thread: parallel members run in threads) ---------------------------------------------------
     def _stack(self) -> list[str]:
@@ -200,6 +210,8 @@ class Tracer(EngineHook):
         if format == "json":
             return json.dumps(self.export_runtime_graph("dict"), default=str, indent=2)
         if format == "graphml":
+            import networkx as nx
+
             clean = nx.DiGraph()
             for n, d in graph.nodes(data=True):
                 clean.add_node(n, **{k: str(v) for k, v in d.items()})

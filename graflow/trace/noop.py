@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from graflow.trace.base import Tracer
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from graflow.core.context import ExecutionContext
 
 
