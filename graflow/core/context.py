@@ -71,7 +71,7 @@ class ExecutionContext:
         self.steps = steps
         self.parent_context = parent_context
         self.session_id = session_id or uuid.uuid4().hex
-        self.trace_id = trace_id or (parent_context.trace_id if parent_context else self.session_id)
+        self.trace_id: str = trace_id or (parent_context.trace_id if parent_context else self.session_id)
         self.workflow_name = workflow_name or f"workflow_{self.session_id[:8]}"
         self.graph_hash: str | None = None
         self.channel_backend = channel_backend
@@ -367,7 +367,9 @@ class ExecutionContext:
             self.cycle_controller.set_node_max_cycles(base, own_limit)
         count = self.cycle_controller.check_cycle_limit(base)
         if not isinstance(task, TaskWrapper):
-            raise GraflowRuntimeError(f"next_iteration() needs a function task; '{tctx.task_id}' is {type(task).__name__}")
+            raise GraflowRuntimeError(
+                f"next_iteration() needs a function task; '{tctx.task_id}' is {type(task).__name__}"
+            )
         if data is not None and not task.accepts_iteration_data():
             raise GraflowRuntimeError(
                 f"Task '{base}' passed data to next_iteration() but its function takes no 'data' parameter; "
@@ -375,7 +377,7 @@ class ExecutionContext:
             )
         iteration_id = f"{base}_cycle_{count}_{uuid.uuid4().hex[:8]}"
         clone = task._copy(iteration_id, register=False)
-        clone._base_id = base  # type: ignore[attr-defined]
+        clone._base_id = base
         clone._iteration_data = data
         return self._schedule_dynamic(tctx, clone, goto=False, is_iteration=True)
 

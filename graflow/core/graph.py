@@ -22,7 +22,7 @@ class TaskGraph:
     def __init__(self) -> None:
         self._graph = DiGraph()
         self._version = 0
-        self._nx_cache: tuple[int, Any] | None = None
+        self._nx_cache: tuple[tuple[int, int], Any] | None = None
 
     # -- building ---------------------------------------------------------------------------------------------------
     def add_node(self, task: Executable, task_id: str | None = None, skip_if_exists: bool = False) -> None:
@@ -128,7 +128,7 @@ class TaskGraph:
     def handler_types(self) -> frozenset[str]:
         """Every handler name the nodes ask for (cached until the graph changes)."""
         key = (self._version, self._graph.version)
-        cached = getattr(self, "_handler_types", None)
+        cached: tuple[tuple[int, int], frozenset[str]] | None = getattr(self, "_handler_types", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         types = frozenset(getattr(d.get("task"), "handler_type", "direct") for _, d in self._graph.nodes(data=True))
@@ -181,7 +181,8 @@ class TaskGraph:
             t = self._graph.nodes[node].get("task")
             func = getattr(t, "func", None)
             func_name = f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}" if func else ""
-            members = ",".join(m.task_id for m in getattr(t, "tasks", ())) if getattr(t, "is_parallel_group", False) else ""
+            is_group = getattr(t, "is_parallel_group", False)
+            members = ",".join(m.task_id for m in getattr(t, "tasks", ())) if is_group else ""
             h.update(f"N|{node}|{type(t).__name__}|{func_name}|{members}\n".encode())
         for u, v in sorted(self._graph.edges):
             h.update(f"E|{u}|{v}\n".encode())
@@ -206,7 +207,7 @@ class TaskGraph:
     def __str__(self) -> str:
         from graflow.viz.ascii import draw_ascii
 
-        return draw_ascii(self._graph)
+        return draw_ascii(self.nx_graph())
 
     def __repr__(self) -> str:
         return f"TaskGraph(nodes={list(self._graph.nodes)}, edges={list(self._graph.edges)})"

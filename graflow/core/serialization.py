@@ -8,12 +8,13 @@ from typing import IO, Any
 try:  # cloudpickle serializes closures and lambdas; it is a core dependency but stay importable without it
     import cloudpickle as _pickler
 except ImportError:  # pragma: no cover - cloudpickle is a declared dependency
-    _pickler = pickle  # type: ignore[no-redef]
+    _pickler = pickle
 
 
 def dumps(obj: Any) -> bytes:
     """Serialize ``obj`` to bytes."""
-    return _pickler.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    data: bytes = _pickler.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return data
 
 
 def loads(data: bytes) -> Any:

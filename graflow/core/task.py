@@ -335,9 +335,11 @@ class TaskWrapper(Executable, Generic[P, R]):
         finally:
             set_active_execution_context(previous)
 
-    def _invoke(self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None) -> Any:
+    def _invoke(
+        self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         """Call the function for one attempt: resolve keywords (D11), inject, pass iteration data (D8)."""
-        resolvable, var_kw, _, names = self._signature_cache or self._signature()
+        resolvable = (self._signature_cache or self._signature())[0]
         call_kwargs: dict[str, Any]
         if resolvable and self.resolve_keyword_args:
             call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
@@ -357,16 +359,17 @@ class TaskWrapper(Executable, Generic[P, R]):
             )
         if kwargs:
             call_kwargs.update(kwargs)
+        func: Callable[..., Any] = self.func
         data = self._iteration_data
         if data is not _MISSING and data is None and not self._signature()[2]:
             data = _MISSING  # an iteration without data of a task that takes none
         if self.inject_context:
             if data is not _MISSING and not args:
-                return self.func(tctx, data, **call_kwargs)  # type: ignore[call-arg]
-            return self.func(tctx, *args, **call_kwargs)  # type: ignore[call-arg]
+                return func(tctx, data, **call_kwargs)
+            return func(tctx, *args, **call_kwargs)
         if data is not _MISSING and "data" not in call_kwargs:
             call_kwargs["data"] = data
-        return self.func(*args, **call_kwargs)  # type: ignore[call-arg]
+        return func(*args, **call_kwargs)
 
     def __reduce__(self) -> tuple[Any, ...]:
         state = self.__getstate__()

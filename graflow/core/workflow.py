@@ -23,7 +23,9 @@ class WorkflowContext:
     created and connected inside the block land in its graph. Nesting restores the outer one on exit.
     """
 
-    def __init__(self, name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None) -> None:
+    def __init__(
+        self, name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None
+    ) -> None:
         self.name = name
         self.graph = TaskGraph()
         self._tracer = tracer
@@ -162,7 +164,9 @@ class WorkflowContext:
         return f"WorkflowContext(name={self.name!r}, nodes={len(self.graph)})"
 
 
-def workflow(name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None) -> WorkflowContext:
+def workflow(
+    name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None
+) -> WorkflowContext:
     """A new workflow; use it as ``with workflow("name") as wf: ...``."""
     return WorkflowContext(name, tracer=tracer, prompt_manager=prompt_manager, hooks=hooks)
 

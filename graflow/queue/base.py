@@ -71,14 +71,14 @@ class TaskQueue(ABC):
         spec = self.dequeue()
         return spec.task_id if spec is not None else None
 
-    def peek_next_node(self) -> str | None:  # noqa: B027 - optional
+    def peek_next_node(self) -> str | None:
         """The id of the next task without taking it (None when unknown or empty)."""
         return None
 
     def clear(self) -> None:  # noqa: B027 - optional
         """Drop every waiting task."""
 
-    def notify_task_completion(
+    def notify_task_completion(  # noqa: B027 - optional hook
         self, task_id: str, success: bool, group_id: str | None = None, error_message: str | None = None
     ) -> None:
         """Record a finished task (distributed barriers use it; local queues ignore it)."""

@@ -188,7 +188,7 @@ def resolve_group_policy(policy: Any) -> GroupExecutionPolicy:
     if isinstance(canonical, str):
         cls = POLICY_REGISTRY[canonical]
         try:
-            return cls()  # type: ignore[call-arg]
+            return cls()
         except TypeError as exc:
             raise ValueError(f"Group policy '{canonical}' needs arguments; pass {cls.__name__}(...) instead") from exc
     kind = canonical["type"]
@@ -196,7 +196,7 @@ def resolve_group_policy(policy: Any) -> GroupExecutionPolicy:
         custom: GroupExecutionPolicy = canonical["policy"]
         return custom
     args = {k: v for k, v in canonical.items() if k != "type"}
-    return POLICY_REGISTRY[kind](**args)  # type: ignore[call-arg]
+    return POLICY_REGISTRY[kind](**args)
 
 
 __all__ = [

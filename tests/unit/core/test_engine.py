@@ -202,7 +202,7 @@ def test_failed_task_stores_its_exception_and_marks_the_context() -> None:
 def test_unknown_start_node_names_the_available_nodes() -> None:
     with workflow("unknown") as wf:
         task("only")(lambda: None)
-        with pytest.raises(GraflowRuntimeError, match="Node 'nope' not found in graph. Available nodes: only"):
+        with pytest.raises(GraflowRuntimeError, match=r"Node 'nope' not found in graph\. Available nodes: only"):
             wf.execute("nope")
 
 
@@ -241,7 +241,7 @@ def test_unknown_handler_fails_before_anything_runs() -> None:
         first = task("first")(lambda: calls.append("first"))
         second = task("second", handler="gpu")(lambda: calls.append("second"))
         first >> second
-        with pytest.raises(GraflowRuntimeError, match="Unknown handler type: gpu. Supported: direct"):
+        with pytest.raises(GraflowRuntimeError, match=r"Unknown handler type: gpu\. Supported: direct"):
             wf.execute()
     assert calls == []
 

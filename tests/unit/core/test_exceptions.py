@@ -36,7 +36,10 @@ def test_tree() -> None:
         (GraflowError("plain"), "plain"),
         (GraflowError("outer", cause=ValueError("inner")), "outer (caused by inner)"),
         (CycleLimitExceededError("t", 3, 3), "CycleLimitExceededError(task_id=t, cycle_count=3, max_cycles=3)"),
-        (RetryLimitExceededError("t", 2, 2, ValueError("x")), "RetryLimitExceededError(task_id=t, retry_count=2, max_retries=2)"),
+        (
+            RetryLimitExceededError("t", 2, 2, ValueError("x")),
+            "RetryLimitExceededError(task_id=t, retry_count=2, max_retries=2)",
+        ),
         (TaskError("t", "broke"), "Error in task 't': broke"),
         (DuplicateTaskError("x"), "Duplicate task ID: x"),
         (ParallelGroupError("group failed", "g", [("a", "e")], ["b"]), "group failed"),

@@ -11,6 +11,7 @@ import pytest
 
 from graflow import task, workflow
 from graflow.core.hooks import EngineHook, HookSet
+from graflow.exceptions import GraflowRuntimeError
 from graflow.trace import ConsoleTracer, NoopTracer, Tracer
 
 
@@ -100,7 +101,7 @@ def test_console_tracer_output_format() -> None:
             raise ValueError("bad")
 
         loop >> fail
-        with pytest.raises(Exception):
+        with pytest.raises(GraflowRuntimeError):
             wf.execute()
     lines = out.getvalue().splitlines()
     stamp = r"\[\d\d:\d\d:\d\d\.\d{3}\]"

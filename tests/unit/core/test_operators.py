@@ -60,7 +60,7 @@ def test_start_detection_ignores_group_members() -> None:
 def test_ambiguous_or_missing_start_raises_upstream_messages() -> None:
     with workflow("two-starts") as wf:
         _tasks("a", "b")
-        with pytest.raises(GraphCompilationError, match="Multiple start nodes found, please specify one."):
+        with pytest.raises(GraphCompilationError, match=r"Multiple start nodes found, please specify one\."):
             wf.execute()
     with workflow("loop") as wf:
         agent, tool = _tasks("agent", "tool")
@@ -137,7 +137,7 @@ def test_group_names_are_counted_per_workflow() -> None:
 
 
 def test_tasks_defined_outside_register_on_first_use() -> None:
-    a, b = (task(n)(lambda: n) for n in ("pa", "pb"))
+    a, b = (task(n)(lambda n=n: n) for n in ("pa", "pb"))
     with workflow("pending") as wf:
         a >> b
         assert wf.execute() == "pb"

@@ -93,8 +93,8 @@ def test_member_branch_successors_run_inside_the_branch() -> None:
         a = task("a")(lambda: "a")
         b = task("b")(lambda: "b")
         c = task("c")(lambda b: b + "c")
-        _, ctx = (a | (b >> c)), None
-        result, ctx = wf.execute(ret_context=True)
+        a | (b >> c)
+        _, ctx = wf.execute(ret_context=True)
     assert ctx.get_result("c") == "bc"
     assert set(ctx.completed_tasks) >= {"a", "b", "c"}
 
