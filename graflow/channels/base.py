@@ -24,7 +24,11 @@ class Channel(ABC):
 
     @abstractmethod
     def set(self, key: str, value: Any, ttl: int | float | None = None) -> None:
-        """Store ``value`` under ``key``; with ``ttl`` (seconds) the key expires afterwards."""
+        """Store ``value`` under ``key``; with ``ttl`` (seconds) the key expires afterwards.
+
+        Raises:
+            ValueError: ``ttl`` is not a positive number.
+        """
 
     @abstractmethod
     def get(self, key: str, default: Any = None) -> Any:
@@ -52,11 +56,17 @@ class Channel(ABC):
 
         Raises:
             TypeError: The key holds a value that is not a list.
+            ValueError: ``ttl`` is not a positive number.
         """
 
     @abstractmethod
     def prepend(self, key: str, value: Any, ttl: int | float | None = None) -> int:
-        """Insert ``value`` at the front of the list under ``key``; return the new length."""
+        """Insert ``value`` at the front of the list under ``key``; return the new length.
+
+        Raises:
+            TypeError: The key holds a value that is not a list.
+            ValueError: ``ttl`` is not a positive number.
+        """
 
     @abstractmethod
     def atomic_add(self, key: str, amount: int | float = 1) -> int | float:
