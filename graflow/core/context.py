@@ -505,7 +505,7 @@ class ExecutionContext:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         for transient in ("_graph_lock", "hooks", "tracer", "_task_stack", "_redis_client", "_llm_client",
-                          "parent_context", "checkpoint_policy"):
+                          "parent_context"):
             state.pop(transient, None)
         state["_scheduler_state"] = self.scheduler.get_state()
         state.pop("scheduler", None)
@@ -525,7 +525,7 @@ class ExecutionContext:
         self._redis_client = None
         self._llm_client = None
         self.parent_context = None
-        self.checkpoint_policy = None
+        self.__dict__.setdefault("checkpoint_policy", None)
         self.tracer = _default_tracer()
         self.hooks = HookSet([self.tracer])
         self.scheduler = Scheduler(self._nx_graph)

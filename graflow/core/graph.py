@@ -158,9 +158,9 @@ class TaskGraph:
 
     def detect_cycles(self) -> list[list[str]]:
         """Every simple cycle (empty when the graph is acyclic)."""
-        import networkx as nx
+        from graflow.viz.info import simple_cycles
 
-        return [list(c) for c in nx.simple_cycles(self.nx_graph())]
+        return [list(map(str, c)) for c in simple_cycles(self.nx_graph())]
 
     def nx_graph(self) -> Any:
         """The graph as a ``networkx.DiGraph`` (a snapshot, rebuilt after the graph changes; node attribute ``task``

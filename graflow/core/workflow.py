@@ -148,17 +148,19 @@ class WorkflowContext:
     # -- inspection -------------------------------------------------------------------------------------------------
     def show_info(self) -> None:
         """Print the graph as text and whether it has cycles."""
+        from graflow.viz.info import cycles_line
+
         print(f"=== Workflow '{self.name}' Information ===")
         print(str(self.graph))
-        cycles = self.graph.detect_cycles()
-        print(f"Cycles detected: {cycles}" if cycles else "No cycles detected")
+        print(cycles_line(self.graph.nx_graph()))
 
     def visualize_dependencies(self) -> None:
         """Print each node with its successors."""
+        from graflow.viz.info import dependency_lines
+
         print(f"=== Workflow '{self.name}' Dependencies ===")
-        for node in self.graph.nodes:
-            successors = self.graph.successors(node)
-            print(f"{node} >> {' >> '.join(successors)}" if successors else f"{node} (no dependencies)")
+        for line in dependency_lines(self.graph.nx_graph()):
+            print(line)
 
     def __repr__(self) -> str:
         return f"WorkflowContext(name={self.name!r}, nodes={len(self.graph)})"
