@@ -42,14 +42,22 @@ from redis.exceptions import LockError, ResponseError, WatchError
 
 from graflow.channels.base import Channel
 from graflow.defaults import REDIS_KEY_PREFIX
-from graflow.security.signing import NullSigner, PayloadSigner, Signer, dumps_signed, loads_verified
+from graflow.security.signing import (
+    SIGNED_MAGIC,
+    UNSIGNED_MAGIC,
+    NullSigner,
+    PayloadSigner,
+    Signer,
+    dumps_signed,
+    loads_verified,
+)
 from graflow.security.transport import ensure_transport_allowed, is_loopback
 from graflow.utils.redis_utils import binary_redis_client, create_redis_client, extract_redis_config
 
 logger = logging.getLogger(__name__)
 
 TAGGED_JSON_MAGIC: Final = b"GFJ1"
-FRAME_PREFIX: Final = b"GF"
+FRAME_PREFIXES: Final = (SIGNED_MAGIC[:3], UNSIGNED_MAGIC[:3])  # any version of a signed or unsigned frame
 LOCK_LEASE_SECONDS: Final = 60.0  # a crashed holder's lock frees itself after this long
 LOCK_POLL_INTERVAL: Final = 0.01  # redis-py's Lock polls while it waits
 SCAN_BATCH: Final = 500
@@ -249,7 +257,7 @@ class RedisChannel(Channel):
     def _decode(self, data: bytes, key: str, default: Any) -> Any:
         if data.startswith(TAGGED_JSON_MAGIC):
             return json.loads(data[len(TAGGED_JSON_MAGIC) :], object_hook=_untag)
-        if data.startswith(FRAME_PREFIX):
+        if data.startswith(FRAME_PREFIXES):
             return loads_verified(data, self._pickle_signer())
         try:
             return json.loads(data)
@@ -481,8 +489,6 @@ class RedisChannel(Channel):
     # Pickling: clients and secrets never travel --------------------------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
         """Connection parameters instead of the client; the signer is rebuilt from the environment on load."""
-        if self._explicit_signer is not None and self._explicit_signer.secure:
-            logger.debug("Pickling channel %r: its explicit signer is not pickled", self.name)
         return {
             "name": self.name,
             "key_prefix": self.key_prefix,
