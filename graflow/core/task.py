@@ -24,7 +24,24 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_MISSING: Any = object()
+class _Missing:
+    """The "no value" marker; a singleton that survives pickling (tasks travel in checkpoints and to workers)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Missing, ())
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
 _NO_KWARGS: dict[str, Any] = {}
 
 # Which execution context is running a task on this thread (D7: calling a TaskWrapper inside a task calls it).

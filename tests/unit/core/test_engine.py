@@ -282,3 +282,19 @@ def test_workflow_contexts_are_thread_isolated() -> None:
         thread.start()
         thread.join()
     assert seen == [None]
+
+
+def test_tasks_survive_pickling_with_their_flags() -> None:
+    """Tasks travel in checkpoints and to workers: a round trip keeps the call behaviour."""
+    from graflow.core.serialization import dumps, loads
+
+    with workflow("pickled") as wf:
+
+        @task(inject_context=True, max_retries=2)
+        def step(ctx) -> str:
+            return ctx.task_id
+
+        clone = loads(dumps(step))
+        graph = loads(dumps(wf.graph))
+    assert clone.max_retries == 2 and clone.inject_context
+    assert ExecutionContext.create(graph).execute() == "step"
