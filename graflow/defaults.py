@@ -38,3 +38,4 @@ WORKER_GRACEFUL_SHUTDOWN_TIMEOUT = 30.0
 
 # Checkpoints ---------------------------------------------------------------------------------------------------------
 CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_STALE_TEMP_SECONDS = 3600.0  # a temp file older than this, of a dead writer, is removed

@@ -123,7 +123,28 @@ class GraflowWorkflowCanceledError(GraflowRuntimeError):
         super().__init__(f"Workflow canceled by task '{task_id}': {message}")
 
 
-class WorkerShutdown(BaseException):  # noqa: N818 - a signal, not an error
+class CheckpointError(GraflowError):
+    """A checkpoint could not be written, or was refused when read back.
+
+    Attributes:
+        check: The check that failed: ``missing``, ``meta``, ``format_version``, ``checksum``, ``signature``,
+            ``graph_hash``, ``unpickle``, ``channel_snapshot``, ``location`` or ``write``.
+        location: The checkpoint the error is about, as the user named it.
+        detail: What was wrong, without the prefix.
+    """
+
+    def __init__(
+        self, check: str, detail: str, *, location: str | None = None, cause: BaseException | None = None
+    ) -> None:
+        self.check = check
+        self.detail = detail
+        self.location = location
+        where = f" '{location}'" if location else ""
+        verb = "could not be written" if check == "write" else f"refused: {check} check failed"
+        super().__init__(f"Checkpoint{where} {verb}: {detail}", cause=cause)
+
+
+class WorkerShutdown(BaseException):
     """Raised inside a worker to unwind past user ``except Exception`` blocks on shutdown."""
 
 
@@ -146,6 +167,7 @@ def error_message(ex: BaseException | Any) -> str:
 
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
     "CycleLimitExceededError",
     "DuplicateTaskError",

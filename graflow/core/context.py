@@ -60,6 +60,7 @@ class ExecutionContext:
         channel: Channel | None = None,
         checkpoint_every: Any = None,
         checkpoint_dir: str | None = None,
+        checkpoint_snapshot_channel: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError(f"max_steps must be >= 1, got {max_steps}")
@@ -102,6 +103,7 @@ class ExecutionContext:
         self.checkpoint_metadata: dict[str, Any] | None = None
         self.last_checkpoint_path: str | None = None
         self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_snapshot_channel = checkpoint_snapshot_channel
         self.checkpoint_policy = self._make_checkpoint_policy(checkpoint_every)
         self._llm_client = llm_client
         self._prompt_manager = prompt_manager
@@ -127,7 +129,8 @@ class ExecutionContext:
     ) -> ExecutionContext:
         """A fresh context for ``graph``, starting at ``start_node`` (auto-detected per D4 when None).
 
-        Extra keyword options: ``workflow_name``, ``hooks``, ``handlers``, ``checkpoint_every``, ``checkpoint_dir``.
+        Extra keyword options: ``workflow_name``, ``hooks``, ``handlers``, ``checkpoint_every``, ``checkpoint_dir``,
+        ``checkpoint_snapshot_channel``.
 
         Raises:
             GraphCompilationError: No start node was given and there is not exactly one candidate.
@@ -507,6 +510,11 @@ class ExecutionContext:
         for transient in ("_graph_lock", "hooks", "tracer", "_task_stack", "_redis_client", "_llm_client",
                           "parent_context"):
             state.pop(transient, None)
+        if self._redis_client is not None:
+            # keep where the run's Redis is, not the client: the resumed run reconnects to the same server
+            from graflow.utils.redis_utils import ensure_redis_connection_params
+
+            state["_config"] = ensure_redis_connection_params({**self._config, "redis_client": self._redis_client})
         state["_scheduler_state"] = self.scheduler.get_state()
         state.pop("scheduler", None)
         channel = state.pop("channel")

@@ -120,7 +120,7 @@ class WorkflowEngine:
         stack = ctx._task_stack
         handlers = ctx.handlers
         direct_override = handlers.get("direct")
-        retry_pending: set[str] = set()
+        retry_pending = sched.retrying
         digraph = ctx.graph.digraph
         nodes, succ, pred = digraph._node, digraph._succ, digraph._pred
         last_result: Any = None

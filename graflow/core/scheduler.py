@@ -30,6 +30,7 @@ class Scheduler:
         self.ready: deque[str] = deque()
         self.delayed: list[tuple[float, int, str]] = []  # (due, seq, task_id)
         self._seq = itertools.count()
+        self.retrying: set[str] = set()  # ids whose next run is a retry (no new cycle is counted)
         self.joins: dict[str, None] = {}  # triggered fan-in nodes waiting for their wave, in trigger order
         self.triggers: dict[str, list[str]] = {}  # task id -> ids of the tasks whose completion queued it
         self._ancestors: dict[str, frozenset[str]] = {}
@@ -138,6 +139,7 @@ class Scheduler:
             "ready": list(self.ready),
             "delayed": [(max(0.0, due - now), task_id) for due, _, task_id in sorted(self.delayed)],
             "joins": list(self.joins),
+            "retrying": sorted(self.retrying),
             "triggers": {k: list(v) for k, v in self.triggers.items()},
         }
 
@@ -148,6 +150,7 @@ class Scheduler:
         for remaining, task_id in state.get("delayed", ()):
             heapq.heappush(self.delayed, (self._clock() + float(remaining), next(self._seq), task_id))
         self.joins = dict.fromkeys(state.get("joins", ()))
+        self.retrying = set(state.get("retrying", ()))
         self.triggers = {k: list(v) for k, v in state.get("triggers", {}).items()}
 
     def clear(self) -> None:
