@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -53,23 +54,39 @@ class ThreadingCoordinator(TaskCoordinator):
         execution_context: ExecutionContext,
         policy: GroupExecutionPolicy,
     ) -> dict[str, TaskResult]:
-        branches = [execution_context.create_branch_context(t.task_id) for t in tasks]
+        # One runner per thread pulls members from a shared queue, instead of one future per member: a group of
+        # 100 members costs as many futures as it has threads, and members start as soon as a runner is free.
+        pending: deque[int] = deque(range(len(tasks)))
+        results: list[TaskResult | None] = [None] * len(tasks)
+        branches: list[ExecutionContext | None] = [None] * len(tasks)
+
+        def runner() -> None:
+            while True:
+                try:
+                    index = pending.popleft()
+                except IndexError:
+                    return
+                member = tasks[index]
+                branch = execution_context.create_branch_context(member.task_id)
+                branches[index] = branch
+                results[index] = self.run_member(member, branch)
+
+        runners = min(self.thread_count, len(tasks))
         if getattr(_in_pool, "flag", False):
             # A group nested inside a member: waiting on the shared pool from one of its own threads could
             # deadlock when the pool is full, so nested groups get a pool of their own.
-            with ThreadPoolExecutor(max_workers=min(self.thread_count, len(tasks)),
-                                    initializer=_mark_pool_thread) as pool:
-                futures = [pool.submit(self.run_member, t, b) for t, b in zip(tasks, branches, strict=True)]
-                results = [f.result() for f in futures]
+            with ThreadPoolExecutor(max_workers=runners, initializer=_mark_pool_thread) as pool:
+                for future in [pool.submit(runner) for _ in range(runners)]:
+                    future.result()
         else:
             pool = _shared_pool(self.thread_count)
-            futures_: list[Future[TaskResult]] = [
-                pool.submit(self.run_member, t, b) for t, b in zip(tasks, branches, strict=True)
-            ]
-            results = [f.result() for f in futures_]
+            futures: list[Future[None]] = [pool.submit(runner) for _ in range(runners)]
+            for future in futures:
+                future.result()
         for branch in branches:
-            execution_context.merge_results(branch)
-        return {r.task_id: r for r in results}
+            if branch is not None:
+                execution_context.merge_results(branch)
+        return {r.task_id: r for r in results if r is not None}
 
 
 __all__ = ["ThreadingCoordinator"]

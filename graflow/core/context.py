@@ -425,8 +425,9 @@ class ExecutionContext:
         branch.error = None
         branch.result = None
         branch.checkpoint_policy = None
-        clone = getattr(self.tracer, "clone", None)
-        branch.tracer = clone(self.trace_id) if clone is not None else self.tracer
+        if not getattr(self.tracer, "passive", False):
+            clone = getattr(self.tracer, "clone", None)
+            branch.tracer = clone(self.trace_id) if clone is not None else self.tracer
         return branch
 
     def _nx_graph_of_branch(self) -> Any:  # pragma: no cover - kept for pickles of older branches

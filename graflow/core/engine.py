@@ -64,14 +64,15 @@ class WorkflowEngine:
         ctx = context
         if self._handlers:
             ctx.handlers.update(self._handlers)
-        self._check_handlers(ctx)
+        root = ctx.parent_context is None
+        if root:  # a branch shares its parent's graph and handlers, which the parent's run has checked
+            self._check_handlers(ctx)
         if start_task_id is not None:
             if start_task_id not in ctx.graph:
                 raise self._unknown_node(ctx, start_task_id)
             ready = ctx.scheduler.ready
             if not ready or ready[0] != start_task_id:
                 ctx.scheduler.push_front(start_task_id)
-        root = ctx.parent_context is None
         if root and ctx.hooks.on_workflow_start:
             ctx.hooks.fire(ctx.hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
         previous = set_active_execution_context(ctx)

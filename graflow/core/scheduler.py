@@ -29,7 +29,7 @@ class Scheduler:
         self._clock = clock
         self.ready: deque[str] = deque()
         self.delayed: list[tuple[float, int, str]] = []  # (due, seq, task_id)
-        self._seq = itertools.count()
+        self._seq: itertools.count[int] | None = None  # created when the first retry is delayed
         self.retrying: set[str] = set()  # ids whose next run is a retry (no new cycle is counted)
         self.joins: dict[str, None] = {}  # triggered fan-in nodes waiting for their wave, in trigger order
         self.triggers: dict[str, list[str]] = {}  # task id -> ids of the tasks whose completion queued it
@@ -65,7 +65,12 @@ class Scheduler:
         if seconds <= 0:
             self.ready.appendleft(task_id)
         else:
-            heapq.heappush(self.delayed, (self._clock() + seconds, next(self._seq), task_id))
+            heapq.heappush(self.delayed, (self._clock() + seconds, self._next_seq(), task_id))
+
+    def _next_seq(self) -> int:
+        if self._seq is None:
+            self._seq = itertools.count()
+        return next(self._seq)
 
     # -- taking -----------------------------------------------------------------------------------------------------
     def next_ready(self, sleep: Callable[[float], None] = time.sleep) -> str | None:
@@ -148,7 +153,7 @@ class Scheduler:
         self.ready = deque(state.get("ready", ()))
         self.delayed = []
         for remaining, task_id in state.get("delayed", ()):
-            heapq.heappush(self.delayed, (self._clock() + float(remaining), next(self._seq), task_id))
+            heapq.heappush(self.delayed, (self._clock() + float(remaining), self._next_seq(), task_id))
         self.joins = dict.fromkeys(state.get("joins", ()))
         self.retrying = set(state.get("retrying", ()))
         self.triggers = {k: list(v) for k, v in state.get("triggers", {}).items()}
