@@ -406,7 +406,11 @@ class ExecutionContext:
 
     # -- branches (parallel groups) ---------------------------------------------------------------------------------
     def create_branch_context(self, branch_id: str) -> ExecutionContext:
-        """A context for one parallel member: shares the channel, graph, counters, handlers and hooks (D10)."""
+        """A context for one parallel member: shares the channel, graph, counters, handlers and hooks (D10).
+
+        It has its own queue, so a member's successors and dynamic tasks run inside the branch. Retry counts are
+        kept in the shared controller, keyed by task id (members have distinct ids).
+        """
         self._own_graph()
         branch = ExecutionContext.__new__(ExecutionContext)
         branch.__dict__.update(self.__dict__)
@@ -419,7 +423,6 @@ class ExecutionContext:
         if running is not None and running.task_id in self.scheduler.triggers:
             # D11: a member is fed by whatever triggered its group
             branch.scheduler.triggers[branch_id] = list(self.scheduler.triggers[running.task_id])
-        branch.retry_controller = RetryController(self.retry_controller.default_max_retries)
         branch._task_stack = []
         branch.status = "created"
         branch.error = None

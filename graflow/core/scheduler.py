@@ -24,6 +24,9 @@ class Scheduler:
         clock: Monotonic clock, injectable for tests.
     """
 
+    __slots__ = ("_ancestors", "_ancestors_key", "_clock", "_graph_source", "_seq", "delayed", "joins", "ready",
+                 "retrying", "triggers")
+
     def __init__(self, graph_source: Callable[[], DiGraph], clock: Callable[[], float] = time.monotonic) -> None:
         self._graph_source = graph_source
         self._clock = clock
