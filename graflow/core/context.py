@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -323,7 +324,7 @@ class ExecutionContext:
                     graph.add_edge(a.rightmost.task_id, b.leftmost.task_id)
             return executable.leftmost.task_id
         task_id = executable.task_id
-        if task_id not in self._graph:
+        if task_id not in self._graph.digraph._node:
             graph = self._own_graph()
             with self._graph_lock:
                 graph.add_node(executable, task_id, skip_if_exists=True)
@@ -378,11 +379,26 @@ class ExecutionContext:
                 f"Task '{base}' passed data to next_iteration() but its function takes no 'data' parameter; "
                 f"add 'data=None' to its signature or use inject_context=True"
             )
-        iteration_id = f"{base}_cycle_{count}_{uuid.uuid4().hex[:8]}"
+        # 32 random bits keep ids unique within a run; a system-entropy call per iteration would cost more
+        # than the rest of the iteration.
+        iteration_id = f"{base}_cycle_{count}_{random.getrandbits(32):08x}"
         clone = task._copy(iteration_id, register=False)
         clone._base_id = base
         clone._iteration_data = data
-        return self._schedule_dynamic(tctx, clone, goto=False, is_iteration=True)
+        # An iteration node is always new (D1): add it and queue it without the general next_task checks.
+        graph = self._graph if self._owns_graph else self._own_graph()
+        with self._graph_lock:
+            graph.add_node(clone, iteration_id)
+        self.scheduler.push(iteration_id, trigger=tctx.task_id)
+        self._scheduled_in_run.add(iteration_id)
+        tctx.control.scheduled.append(iteration_id)
+        hooks = self.hooks
+        if hooks.on_dynamic_task_added:
+            hooks.fire(hooks.on_dynamic_task_added, task_id=iteration_id, parent_task_id=tctx.task_id,
+                       is_iteration=True, metadata={"task_type": "TaskWrapper", "is_new_task": True, "goto": False})
+        if hooks.on_task_queued:
+            hooks.fire(hooks.on_task_queued, task=clone, context=self)
+        return iteration_id
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
         """Queue ``executable`` from the running task (see ``TaskExecutionContext.next_task``)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(slots=True)
 class CheckpointRequest:
     """A deferred checkpoint to write after the task completes and its successors are queued."""
 
@@ -14,7 +14,7 @@ class CheckpointRequest:
     path: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class StepControl:
     """What the running task asked the engine to do after it returns.
 

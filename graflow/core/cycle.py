@@ -14,6 +14,8 @@ _CYCLE_SUFFIX = re.compile(r"(_cycle_\d+_[0-9a-f]+)+$")
 
 def base_task_id(task_id: str) -> str:
     """``optimizer_cycle_2_1a2b3c4d`` → ``optimizer``."""
+    if "_cycle_" not in task_id:
+        return task_id
     return _CYCLE_SUFFIX.sub("", task_id)
 
 

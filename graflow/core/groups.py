@@ -16,6 +16,7 @@ class ParallelGroup(Executable):
     def __init__(self, tasks: Sequence[Executable], name: str | None = None) -> None:
         wf = dsl_target()
         self.tasks: list[Executable] = []
+        self._member_ids: set[str] = set()
         for t in tasks:
             self._add_member(t)
         self.task_id = name or wf.get_next_group_name()
@@ -28,26 +29,39 @@ class ParallelGroup(Executable):
         """The group id."""
         return self.task_id
 
-    def _add_member(self, t: Executable) -> None:
+    def _member_id_set(self) -> set[str]:
+        ids: set[str] | None = self.__dict__.get("_member_ids")
+        if ids is None or len(ids) != len(self.tasks):  # unpickled from an older form, or tasks edited directly
+            ids = self._member_ids = {m.task_id for m in self.tasks}
+        return ids
+
+    def _add_member(self, t: Executable, wf: Any = None) -> None:
+        """Add ``t`` (a sequence contributes its leftmost task); with ``wf``, register just the new member."""
         member = t.leftmost if isinstance(t, SequentialTask) else t
         if isinstance(t, SequentialTask):
-            t._register(dsl_target())
-        if any(m.task_id == member.task_id for m in self.tasks):
+            t._register(wf or dsl_target())
+        ids = self._member_id_set()
+        if member.task_id in ids:
             return
         self.tasks.append(member)
+        ids.add(member.task_id)
+        if wf is not None:
+            member._register(wf)
 
     def _is_free(self) -> bool:
         """No edges touch the group node yet, so it may absorb more members."""
         graph = dsl_target().graph
-        if not graph.has_node(self.task_id):
+        if self.task_id not in graph:
             return True
         return not graph.successors(self.task_id) and not graph.predecessors(self.task_id)
 
     def _insert_front(self, t: Executable) -> None:
         member = t.leftmost if isinstance(t, SequentialTask) else t
         t._register(dsl_target())
-        if not any(m.task_id == member.task_id for m in self.tasks):
+        ids = self._member_id_set()
+        if member.task_id not in ids:
             self.tasks.insert(0, member)
+            ids.add(member.task_id)
 
     @classmethod
     def _combine(cls, left: Executable, right: Executable) -> ParallelGroup:
@@ -56,13 +70,11 @@ class ParallelGroup(Executable):
             if isinstance(right, ParallelGroup) and right._is_free():
                 wf.get_next_group_name()  # upstream's counter advances even when the groups merge
                 for m in right.tasks:
-                    left._add_member(m)
-                if wf.graph.has_node(right.task_id):
+                    left._add_member(m, wf)
+                if right.task_id in wf.graph:
                     wf.graph.remove_node(right.task_id)
-                left._register(wf)
                 return left
-            left._add_member(right)
-            left._register(wf)
+            left._add_member(right, wf)
             return left
         return cls([left, right])
 

@@ -84,7 +84,7 @@ class EngineHook:
 EVENTS: tuple[str, ...] = tuple(name for name in vars(EngineHook) if name.startswith("on_"))
 
 #: Events the engine emits once per task; a hook that sets ``passive = True`` receives none of them.
-TASK_EVENTS = frozenset({"on_task_queued", "on_task_start", "on_task_end", "on_task_retry"})
+TASK_EVENTS = frozenset({"on_task_queued", "on_task_start", "on_task_end", "on_task_retry", "on_dynamic_task_added"})
 
 
 class HookSet:

@@ -11,7 +11,6 @@ import functools
 import inspect
 import threading
 import uuid
-from abc import ABC
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -78,7 +77,7 @@ def _workflow_for_registration() -> WorkflowContext | None:
     return get_current_workflow_context()
 
 
-class Executable(ABC):
+class Executable:
     """Anything that can take part in ``>>`` and ``|``: a task, a sequence or a parallel group."""
 
     task_id: str
@@ -245,7 +244,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         return f"TaskWrapper({self.task_id!r})"
 
     # -- signature analysis (cached: computed once per wrapper, not per call) ---------------------------------------
-    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str]]:
+    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None]:
         """(resolvable params [(name, has_default)], accepts **kwargs, accepts 'data', all param names)."""
         cached = self._signature_cache
         if cached is None:
@@ -305,22 +304,16 @@ class TaskWrapper(Executable, Generic[P, R]):
         return clone
 
     def _copy(self, task_id: str, *, register: bool) -> TaskWrapper[P, R]:
-        clone: TaskWrapper[P, R] = TaskWrapper(
-            task_id,
-            self.func,
-            inject_context=self.inject_context,
-            inject_llm_client=self.inject_llm_client,
-            inject_llm_agent=self.inject_llm_agent,
-            register_to_context=False,
-            handler_type=self.handler_type,
-            resolve_keyword_args=self.resolve_keyword_args,
-            max_cycles=self.max_cycles,
-            max_retries=self.max_retries,
-            retry_policy=self.retry_policy,
-        )
-        clone.max_retries = self.max_retries
-        clone._bound_kwargs = dict(self._bound_kwargs)
-        clone._signature_cache = self._signature_cache
+        """A wrapper of the same function and flags under ``task_id`` (iterations and bound instances)."""
+        clone: TaskWrapper[P, R] = object.__new__(TaskWrapper)
+        clone.__dict__.update(self.__dict__)
+        clone.task_id = task_id
+        clone._pending_registration = False
+        clone._fast = None
+        clone._iteration_data = _MISSING
+        clone.__dict__.pop("_execution_context", None)
+        if self._bound_kwargs:
+            clone._bound_kwargs = dict(self._bound_kwargs)
         if register:
             _register_new(clone)
         return clone
@@ -356,7 +349,12 @@ class TaskWrapper(Executable, Generic[P, R]):
         self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> Any:
         """Call the function for one attempt: resolve keywords (D11), inject, pass iteration data (D8)."""
-        resolvable = (self._signature_cache or self._signature())[0]
+        signature = self._signature_cache or self._signature()
+        resolvable = signature[0]
+        data = self._iteration_data
+        if data is not _MISSING and signature[4] is not None:
+            # the parameter that receives the iteration data is not filled from the channel (D8)
+            resolvable = tuple(p for p in resolvable if p[0] != signature[4])
         call_kwargs: dict[str, Any]
         if resolvable and self.resolve_keyword_args:
             call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
@@ -377,7 +375,6 @@ class TaskWrapper(Executable, Generic[P, R]):
         if kwargs:
             call_kwargs.update(kwargs)
         func: Callable[..., Any] = self.func
-        data = self._iteration_data
         if data is not _MISSING and data is None and not self._signature()[2]:
             data = _MISSING  # an iteration without data of a task that takes none
         if self.inject_context:
@@ -397,7 +394,7 @@ class TaskWrapper(Executable, Generic[P, R]):
 @functools.lru_cache(maxsize=4096)
 def _analyse_signature(
     func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
-) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str]]:
+) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None]:
     """Parameters of ``func`` that keyword resolution fills (cached per function: many tasks share one)."""
     try:
         params = list(inspect.signature(func).parameters.values())
@@ -418,13 +415,16 @@ def _analyse_signature(
     )
     var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     names = frozenset(p.name for p in params)
+    data_param: str | None
     if inject_context:  # iteration data arrives as the positional argument after the context
         positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                       inspect.Parameter.VAR_POSITIONAL)
         accepts_data = any(p.kind in positional for p in params)
+        data_param = params[0].name if accepts_data and params[0].kind in positional[:2] else None
     else:  # D8: as the keyword argument ``data``
         accepts_data = "data" in names or var_kw
-    return resolvable, var_kw, accepts_data, names
+        data_param = "data"
+    return resolvable, var_kw, accepts_data, names, data_param
 
 
 def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:

@@ -316,3 +316,18 @@ def test_iteration_without_data_works_for_tasks_without_a_data_parameter() -> No
             return ctx.cycle_count
 
         assert wf.execute() == 3
+
+
+def test_iteration_data_is_not_also_filled_from_the_channel() -> None:
+    """D8: the parameter that receives iteration data is left out of keyword resolution."""
+    seen: list[object] = []
+    with workflow("data-vs-channel") as wf:
+
+        @task(inject_context=True, max_cycles=2)
+        def step(ctx, payload=None) -> None:
+            seen.append(payload)
+            if ctx.can_iterate():
+                ctx.next_iteration({"round": 2})
+
+        wf.execute(initial_channel={"payload": "from-channel"})
+    assert seen == ["from-channel", {"round": 2}]
