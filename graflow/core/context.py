@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import random
 import threading
@@ -532,9 +533,10 @@ class ExecutionContext:
             state.pop(transient, None)
         if self._redis_client is not None:
             # keep where the run's Redis is, not the client: the resumed run reconnects to the same server
-            from graflow.utils.redis_utils import ensure_redis_connection_params
-
-            state["_config"] = ensure_redis_connection_params({**self._config, "redis_client": self._redis_client})
+            redis_utils = importlib.import_module("graflow.utils.redis_utils")  # the adapter, reached by name
+            state["_config"] = redis_utils.ensure_redis_connection_params(
+                {**self._config, "redis_client": self._redis_client}
+            )
         state["_scheduler_state"] = self.scheduler.get_state()
         state.pop("scheduler", None)
         channel = state.pop("channel")

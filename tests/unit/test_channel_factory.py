@@ -30,6 +30,14 @@ def redis_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
         return None if name == "redis" else real_find_spec(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    # An earlier test may have loaded the Redis backend already (the factory then keeps the class): start from the
+    # registration a fresh process has.
+    from graflow.channels import factory
+
+    monkeypatch.setitem(
+        ChannelFactory._backends, "redis",
+        factory._LazyBackend("graflow.channels.redis_channel:RedisChannel", "redis", "redis"),
+    )
 
 
 class RecordingChannel(MemoryChannel):
