@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import random
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -13,12 +12,13 @@ from typing import Any
 
 from graflow import defaults
 from graflow.channels.base import Channel
+from graflow.core import dynamic
 from graflow.core.cycle import CycleController
 from graflow.core.graph import TaskGraph
 from graflow.core.hooks import EngineHook, HookSet
 from graflow.core.retry import RetryController
 from graflow.core.scheduler import Scheduler
-from graflow.core.task import Executable, ParallelGroup, SequentialTask, TaskWrapper
+from graflow.core.task import Executable, TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
 from graflow.exceptions import GraflowRuntimeError, GraphCompilationError
 
@@ -98,6 +98,9 @@ class ExecutionContext:
         self._task_stack: list[TaskExecutionContext] = []
         self._scheduled_in_run: set[str] = set()
         self._initial_nodes: frozenset[str] = frozenset(graph.nodes)
+        # Whether this context's runs emit workflow start/end events. A worker running one task of a producer's
+        # run turns this off: the run is the producer's, not the task's.
+        self.workflow_events = True
         self.status = "created"
         self.error: BaseException | None = None
         self.result: Any = None
@@ -314,92 +317,20 @@ class ExecutionContext:
             raise GraflowRuntimeError("No task is running: next_task/next_iteration can only be called from a task")
         return tctx
 
+    # -- run-time additions (graflow.core.dynamic) ------------------------------------------------------------
     def _ensure_node(self, executable: Executable) -> str:
-        """Add ``executable`` (and a group's members) to the run graph if missing; return its node id."""
-        if isinstance(executable, SequentialTask):
-            graph = self._own_graph()
-            with self._graph_lock:
-                for node in executable._node_executables():
-                    self._ensure_node(node)
-                for a, b in zip(executable.tasks, executable.tasks[1:], strict=False):
-                    graph.add_edge(a.rightmost.task_id, b.leftmost.task_id)
-            return executable.leftmost.task_id
-        task_id = executable.task_id
-        if task_id not in self._graph.digraph._node:
-            graph = self._own_graph()
-            with self._graph_lock:
-                graph.add_node(executable, task_id, skip_if_exists=True)
-                if isinstance(executable, ParallelGroup):
-                    for member in executable.tasks:
-                        self._ensure_node(member)
-        return task_id
+        return dynamic.ensure_node(self, executable)
 
     def _is_known(self, task_id: str) -> bool:
-        """D1: a node of the graph when this run started, or already scheduled in this run."""
-        return task_id in self._initial_nodes or task_id in self._scheduled_in_run
+        return dynamic.is_known(self, task_id)
 
     def _schedule_dynamic(
         self, tctx: TaskExecutionContext, executable: Executable, *, goto: bool, is_iteration: bool = False
     ) -> str:
-        if not isinstance(executable, Executable):
-            raise TypeError(f"next_task() takes a task, sequence or parallel group, got {type(executable).__name__}")
-        target = executable.leftmost.task_id if isinstance(executable, SequentialTask) else executable.task_id
-        existing = self._is_known(target)
-        task_id = self._ensure_node(executable)
-        self.scheduler.push(task_id, trigger=tctx.task_id)
-        self._scheduled_in_run.add(task_id)
-        control = tctx.control
-        control.scheduled.append(task_id)
-        if goto or existing:
-            control.goto = True
-        if self.hooks.on_dynamic_task_added:
-            self.hooks.fire(
-                self.hooks.on_dynamic_task_added,
-                task_id=task_id,
-                parent_task_id=tctx.task_id,
-                is_iteration=is_iteration,
-                metadata={"task_type": type(executable).__name__, "is_new_task": not existing, "goto": goto},
-            )
-        if self.hooks.on_task_queued:
-            self.hooks.fire(self.hooks.on_task_queued, task=executable, context=self)
-        return task_id
+        return dynamic.schedule_dynamic(self, tctx, executable, goto=goto, is_iteration=is_iteration)
 
     def _schedule_iteration(self, tctx: TaskExecutionContext, data: Any) -> str:
-        task = tctx.task
-        base = tctx.base_task_id
-        own_limit = getattr(task, "max_cycles", None)
-        if own_limit is not None:
-            self.cycle_controller.set_node_max_cycles(base, own_limit)
-        count = self.cycle_controller.check_cycle_limit(base)
-        if not isinstance(task, TaskWrapper):
-            raise GraflowRuntimeError(
-                f"next_iteration() needs a function task; '{tctx.task_id}' is {type(task).__name__}"
-            )
-        if data is not None and not task.accepts_iteration_data():
-            raise GraflowRuntimeError(
-                f"Task '{base}' passed data to next_iteration() but its function takes no 'data' parameter; "
-                f"add 'data=None' to its signature or use inject_context=True"
-            )
-        # 32 random bits keep ids unique within a run; a system-entropy call per iteration would cost more
-        # than the rest of the iteration.
-        iteration_id = f"{base}_cycle_{count}_{random.getrandbits(32):08x}"
-        clone = task._copy(iteration_id, register=False)
-        clone._base_id = base
-        clone._iteration_data = data
-        # An iteration node is always new (D1): add it and queue it without the general next_task checks.
-        graph = self._graph if self._owns_graph else self._own_graph()
-        with self._graph_lock:
-            graph.add_node(clone, iteration_id)
-        self.scheduler.push(iteration_id, trigger=tctx.task_id)
-        self._scheduled_in_run.add(iteration_id)
-        tctx.control.scheduled.append(iteration_id)
-        hooks = self.hooks
-        if hooks.on_dynamic_task_added:
-            hooks.fire(hooks.on_dynamic_task_added, task_id=iteration_id, parent_task_id=tctx.task_id,
-                       is_iteration=True, metadata={"task_type": "TaskWrapper", "is_new_task": True, "goto": False})
-        if hooks.on_task_queued:
-            hooks.fire(hooks.on_task_queued, task=clone, context=self)
-        return iteration_id
+        return dynamic.schedule_iteration(self, tctx, data)
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
         """Queue ``executable`` from the running task (see ``TaskExecutionContext.next_task``)."""

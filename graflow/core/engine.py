@@ -67,6 +67,7 @@ class WorkflowEngine:
         root = ctx.parent_context is None
         if root:  # a branch shares its parent's graph and handlers, which the parent's run has checked
             self._check_handlers(ctx)
+        root = root and ctx.__dict__.get("workflow_events", True)
         if start_task_id is not None:
             if start_task_id not in ctx.graph:
                 raise self._unknown_node(ctx, start_task_id)

@@ -11,11 +11,11 @@ from graflow.viz.info import (
     build_graph,
     cycles_line,
     dependency_lines,
-    draw_task_graph,
     show_graph_info,
     simple_cycles,
     visualize_dependencies,
 )
+from graflow.viz.matplotlib_draw import draw_task_graph
 from graflow.viz.mermaid import draw_mermaid
 from graflow.viz.mermaid_png import MermaidRenderError, draw_mermaid_png
 

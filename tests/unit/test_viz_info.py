@@ -13,11 +13,11 @@ import pytest
 
 from graflow.utils import graph as upstream_path
 from graflow.viz.dot import create_agraph, draw_dot, draw_png
+from graflow.viz.matplotlib_draw import draw_task_graph
 from graflow.viz.info import (
     build_graph,
     cycles_line,
     dependency_lines,
-    draw_task_graph,
     layered_positions,
     show_graph_info,
     visualize_dependencies,
