@@ -17,6 +17,12 @@ ENV_VARS: dict[str, str] = {
     "GRAFLOW_TEST_REDIS_URL": "Redis used by the test suite (default redis://127.0.0.1:6379/15).",
     "GRAFLOW_LLM_MODEL": "Model of the lazily created LLM client (default gpt-5-mini).",
     "GRAFLOW_PROMPTS_DIR": "Folder of the default YAML prompt manager (default ./prompts).",
+    "GRAFLOW_METRICS_PORT": "Port of a worker's /metrics, /healthz and /readyz server (off when unset).",
+    "GRAFLOW_METRICS_HOST": "Address that server binds to (default 127.0.0.1).",
+    "PROMETHEUS_MULTIPROC_DIR": "prometheus-client's folder for aggregating metrics of forked worker processes.",
+    "LANGFUSE_PUBLIC_KEY": "Langfuse tracer and prompt manager: public key.",
+    "LANGFUSE_SECRET_KEY": "Langfuse tracer and prompt manager: secret key.",
+    "LANGFUSE_HOST": "Langfuse server URL.",
 }
 
 

@@ -180,7 +180,7 @@ class Tracer(EngineHook):
         """A tracer for a branch of the same trace. The base class shares itself: it is thread-safe."""
         return self
 
-    def flush(self) -> None:  # noqa: B027 - optional hook
+    def flush(self) -> None:
         """Send buffered spans."""
 
     def shutdown(self) -> None:

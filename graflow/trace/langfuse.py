@@ -10,11 +10,11 @@ Failures to talk to Langfuse are logged and never break a run.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from typing import TYPE_CHECKING, Any
 
+from graflow import config
 from graflow.trace.base import Tracer
 
 try:
@@ -37,10 +37,13 @@ _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
 def _load_dotenv() -> None:
     try:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
     except ImportError:  # python-dotenv is optional: the environment alone is enough
         return
-    load_dotenv(override=False)
+    # The user's .env is next to where they run the program, not next to this module.
+    path = find_dotenv(usecwd=True)
+    if path:
+        load_dotenv(path, override=False)
 
 
 class LangFuseTracer(Tracer):
@@ -72,6 +75,8 @@ class LangFuseTracer(Tracer):
         self.enabled = enabled
         self.client: Any = None
         self._root: Any = None
+        # Langfuse trace context of a producer's span this tracer continues (set by attach_to_trace on workers).
+        self._attached: dict[str, str] | None = None
         self._lf_local = threading.local()
         self._group_parents: dict[str, Any] = {}
         if not enabled:
@@ -80,11 +85,12 @@ class LangFuseTracer(Tracer):
             self.client = client
             return
         _load_dotenv()
-        public_key = public_key or os.environ.get("LANGFUSE_PUBLIC_KEY")
-        secret_key = secret_key or os.environ.get("LANGFUSE_SECRET_KEY")
-        host = host or os.environ.get("LANGFUSE_HOST")
+        public_key = public_key or config.env("LANGFUSE_PUBLIC_KEY")
+        secret_key = secret_key or config.env("LANGFUSE_SECRET_KEY")
+        host = host or config.env("LANGFUSE_HOST")
         if not public_key or not secret_key:
-            missing = [n for n, v in (("LANGFUSE_PUBLIC_KEY", public_key), ("LANGFUSE_SECRET_KEY", secret_key)) if not v]
+            given = (("LANGFUSE_PUBLIC_KEY", public_key), ("LANGFUSE_SECRET_KEY", secret_key))
+            missing = [name for name, value in given if not value]
             raise ValueError(
                 f"Langfuse credentials missing: {', '.join(missing)}. Pass public_key/secret_key, set the environment "
                 "variables, or use LangFuseTracer(enabled=False)."
@@ -107,19 +113,21 @@ class LangFuseTracer(Tracer):
         return stack[-1][1] if stack else self._root
 
     # -- hooks that need more than the base gives -------------------------------------------------------------------
-    def on_workflow_end(  # type: ignore[override]
+    def on_workflow_end(
         self, workflow_name: str, context: ExecutionContext, result: Any = None, error: BaseException | None = None
     ) -> None:
         """End the run's trace, marking it failed when the run failed."""
         error = error if error is not None else getattr(context, "error", None)
         self.trace_end(workflow_name, output=result, metadata={"error": str(error)} if error is not None else None)
 
-    def on_task_start(self, task: Any, context: ExecutionContext) -> None:  # type: ignore[override]
+    def on_task_start(self, task: Any, context: ExecutionContext) -> None:
         """Open an observation for the task (named by task id, as upstream)."""
         metadata = {"task_type": type(task).__name__, "handler_type": getattr(task, "handler_type", "direct")}
-        self.span_start(task.task_id, parent_name=Tracer.get_current_span_id(self), metadata=metadata)
+        # Without an enclosing span, pass the task itself as its parent (no graph edge), so that the base class does
+        # not fall back to get_current_span_id(), which returns a Langfuse id here, not a span name.
+        self.span_start(task.task_id, parent_name=Tracer.get_current_span_id(self) or task.task_id, metadata=metadata)
 
-    def on_parallel_group_start(  # type: ignore[override]
+    def on_parallel_group_start(
         self, group_id: str, member_ids: list[str], context: ExecutionContext
     ) -> None:
         """Nest the members under the group's observation, whatever thread they run on."""
@@ -129,7 +137,7 @@ class LangFuseTracer(Tracer):
                 self._group_parents[member_id] = current
         super().on_parallel_group_start(group_id, member_ids, context)
 
-    def on_parallel_group_end(  # type: ignore[override]
+    def on_parallel_group_end(
         self, group_id: str, member_ids: list[str], context: ExecutionContext, results: dict[str, Any] | None = None
     ) -> None:
         """Forget the group's members."""
@@ -141,7 +149,9 @@ class LangFuseTracer(Tracer):
     def _output_trace_start(self, name: str, trace_id: str | None, metadata: dict[str, Any] | None) -> None:
         if not self._active:
             return
-        trace_context = {"trace_id": trace_id} if trace_id and _HEX32.match(trace_id) else None
+        trace_context = self._attached
+        if trace_context is None and trace_id and _HEX32.match(trace_id):
+            trace_context = {"trace_id": trace_id}
         try:
             self._root = self.client.start_observation(name=name, trace_context=trace_context,
                                                        metadata=metadata or {})
@@ -169,8 +179,8 @@ class LangFuseTracer(Tracer):
             parent = self._group_parents.get(name) or self._current()
             if parent is not None:
                 span = parent.start_observation(name=name, metadata=metadata or {})
-            else:
-                span = self.client.start_observation(name=name, metadata=metadata or {})
+            else:  # no run on this tracer (a worker running one task): hang it under the producer's span
+                span = self.client.start_observation(name=name, trace_context=self._attached, metadata=metadata or {})
         except Exception as exc:
             logger.warning("Langfuse: could not start span %r: %s", name, exc)
             return
@@ -223,19 +233,14 @@ class LangFuseTracer(Tracer):
             logger.warning("Langfuse: could not record event %r: %s", name, exc)
 
     def _output_attach_to_trace(self, trace_id: str, parent_span_id: str | None) -> None:
-        if not self._active:
+        # Nothing is sent yet: the next run or task observation is created inside the producer's trace.
+        if not trace_id or not _HEX32.match(trace_id):
+            logger.warning("Langfuse: trace id %r is not 32 hex digits; starting a new trace", trace_id)
+            self._attached = None
             return
-        trace_context: dict[str, str] | None = None
-        if trace_id and _HEX32.match(trace_id):
-            trace_context = {"trace_id": trace_id}
-            if parent_span_id and _HEX16.match(parent_span_id):
-                trace_context["parent_span_id"] = parent_span_id
-        try:
-            self._root = self.client.start_observation(name=f"worker_trace_{(trace_id or '')[:8]}",
-                                                       trace_context=trace_context)
-        except Exception as exc:
-            logger.warning("Langfuse: could not attach to trace %r: %s", trace_id, exc)
-            self._root = None
+        self._attached = {"trace_id": trace_id}
+        if parent_span_id and _HEX16.match(parent_span_id):
+            self._attached["parent_span_id"] = parent_span_id
 
     # -- inspection, branches, lifecycle ----------------------------------------------------------------------------
     def get_current_span_id(self) -> str | None:

@@ -153,7 +153,7 @@ class OtelTracer(Tracer):
         return attrs
 
     # -- workflow ---------------------------------------------------------------------------------------------------
-    def on_workflow_start(self, workflow_name: str, context: ExecutionContext) -> None:  # type: ignore[override]
+    def on_workflow_start(self, workflow_name: str, context: ExecutionContext) -> None:
         """Open the run's span (a child of the producer's span when attached to a remote trace)."""
         parent, remote = self._parent_for(None, None)
         attrs: dict[str, Any] = {
@@ -174,7 +174,7 @@ class OtelTracer(Tracer):
             self._runs[id(context)] = (span, token)
         super().on_workflow_start(workflow_name, context)
 
-    def on_workflow_end(  # type: ignore[override]
+    def on_workflow_end(
         self, workflow_name: str, context: ExecutionContext, result: Any = None, error: BaseException | None = None
     ) -> None:
         """Close the run's span, marking it failed when the run failed."""
@@ -195,7 +195,7 @@ class OtelTracer(Tracer):
         self._detach(token)
 
     # -- tasks ------------------------------------------------------------------------------------------------------
-    def on_task_start(self, task: Any, context: ExecutionContext) -> None:  # type: ignore[override]
+    def on_task_start(self, task: Any, context: ExecutionContext) -> None:
         """Open the task's span and make it current on this thread."""
         task_id = str(task.task_id)
         parent, remote = self._parent_for(task_id, context)
@@ -221,9 +221,12 @@ class OtelTracer(Tracer):
         token = otel_context.attach(otel_trace.set_span_in_context(span))
         self._open().append((task_id, span, token))
         metadata = {"task_type": attrs["graflow.task.type"], "handler_type": attrs["graflow.task.handler"]}
-        self.span_start(task_id, parent_name=Tracer.get_current_span_id(self), metadata=metadata)
+        # The runtime graph links span names; without an enclosing span pass the task itself as its parent, which
+        # adds no edge, so that the base class does not ask get_current_span_id() (a traceparent here) instead.
+        graph_parent = Tracer.get_current_span_id(self) or task_id
+        self.span_start(task_id, parent_name=graph_parent, metadata=metadata)
 
-    def on_task_end(  # type: ignore[override]
+    def on_task_end(
         self, task: Any, context: ExecutionContext, result: Any = None, error: BaseException | None = None
     ) -> None:
         """Close the task's span; a failed attempt records the exception and an error status."""
@@ -250,14 +253,14 @@ class OtelTracer(Tracer):
         except Exception:  # ended on another thread than it started: the span is closed all the same
             logger.debug("OpenTelemetry context token detached out of order", exc_info=True)
 
-    def on_task_retry(  # type: ignore[override]
+    def on_task_retry(
         self, task: Any, context: ExecutionContext, attempt: int, delay: float, error: BaseException
     ) -> None:
         """Record the coming retry as an event on the current span."""
         self._output_event("task_retry", None, {"task_id": task.task_id, "attempt": attempt, "delay": delay,
                                                 "error": f"{type(error).__name__}: {error}"})
 
-    def on_parallel_group_start(  # type: ignore[override]
+    def on_parallel_group_start(
         self, group_id: str, member_ids: list[str], context: ExecutionContext
     ) -> None:
         """Make the members' spans children of the group's span, whatever thread they run on."""
@@ -267,7 +270,7 @@ class OtelTracer(Tracer):
                 self._group_parents[member_id] = current
         super().on_parallel_group_start(group_id, member_ids, context)
 
-    def on_parallel_group_end(  # type: ignore[override]
+    def on_parallel_group_end(
         self, group_id: str, member_ids: list[str], context: ExecutionContext, results: dict[str, Any] | None = None
     ) -> None:
         """Forget the group's members."""

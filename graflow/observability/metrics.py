@@ -1,0 +1,365 @@
+"""Workflow metrics: the :class:`MetricsCollector` plug-in point and the :class:`MetricsHook` that feeds it.
+
+The hook turns engine events into calls on a collector. It knows nothing of Prometheus: the Prometheus backend
+(:mod:`graflow.observability.prometheus`) is one collector; StatsD or OpenTelemetry metrics can be others, and
+:class:`InMemoryMetricsCollector` is the dependency-free twin used in tests and for quick inspection.
+
+Labels stay bounded: workflow name, task *name* (the function name, never an instance or iteration id), queue name,
+and a status or reason from a small set. A label value that could grow without bound (a task id, an error message)
+never reaches a collector.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import Counter as _Counter
+from collections import defaultdict
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from graflow.core.hooks import EngineHook
+from graflow.exceptions import GraflowWorkflowCanceledError
+
+if TYPE_CHECKING:
+    from graflow.core.context import ExecutionContext
+
+# Task statuses (label ``status`` of graflow_tasks_total) and workflow run statuses.
+STATUS_SUCCESS = "success"
+STATUS_FAILED = "failed"
+STATUS_CANCELLED = "cancelled"
+STATUS_TERMINATED = "terminated"
+STATUS_MAX_STEPS = "max_steps_reached"
+# ExecutionContext.status values -> run status labels (anything else that ended without error is a success).
+_RUN_STATES = {
+    "failed": STATUS_FAILED,
+    "canceled": STATUS_CANCELLED,
+    "cancelled": STATUS_CANCELLED,
+    "terminated": STATUS_TERMINATED,
+    "max_steps_reached": STATUS_MAX_STEPS,
+}
+
+# A reason label keeps at most this many characters, and only the part before the first colon, so that a reason
+# such as "bad_signature: <details>" stays one series.
+MAX_REASON_LABEL_CHARS = 64
+# Suffix the engine appends to tasks it re-runs in a cycle; stripped so every iteration shares one series.
+_CYCLE_SUFFIX = re.compile(r"_cycle_\d+_[0-9a-f]+$")
+UNKNOWN_LABEL = "unknown"
+_perf_counter = time.perf_counter
+
+
+@runtime_checkable
+class MetricsCollector(Protocol):
+    """Where metrics go. Implement it to send Graflow's metrics to another backend.
+
+    Every label argument is already bounded by the caller (see module docstring). ``record_task_started`` is
+    always followed by exactly one ``record_task_execution`` for the same task, so a collector can keep an
+    in-flight gauge from the pair.
+    """
+
+    def record_task_started(self, task_name: str, *, workflow: str = "") -> None:
+        """A task attempt started."""
+
+    def record_task_execution(self, task_name: str, duration: float, status: str, *, workflow: str = "") -> None:
+        """A task attempt ended after ``duration`` seconds with ``status`` (success, failed, cancelled)."""
+
+    def record_task_retry(self, task_name: str, *, workflow: str = "") -> None:
+        """A failed task attempt will be retried."""
+
+    def record_workflow_execution(
+        self, workflow_name: str, duration: float, tasks_count: int, *, status: str = STATUS_SUCCESS
+    ) -> None:
+        """A root workflow run ended after ``duration`` seconds, having run ``tasks_count`` tasks."""
+
+    def record_queue_depth(self, queue_name: str, depth: int) -> None:
+        """``depth`` tasks were waiting in ``queue_name``."""
+
+    def record_queue_wait(self, queue_name: str, wait_seconds: float) -> None:
+        """A task waited ``wait_seconds`` in ``queue_name`` between enqueue and pick-up."""
+
+    def record_redelivery(self, queue_name: str) -> None:
+        """A task of ``queue_name`` was handed out again after its worker died or its lease expired."""
+
+    def record_dead_letter(self, queue_name: str, reason: str) -> None:
+        """A task of ``queue_name`` was dead-lettered for ``reason``."""
+
+    def record_payload_rejected(self, queue_name: str, reason: str) -> None:
+        """A payload of ``queue_name`` failed verification or decoding."""
+
+    def record_checkpoint_write(self, duration: float, *, workflow: str = "") -> None:
+        """A checkpoint was written in ``duration`` seconds."""
+
+    def increment_counter(self, metric_name: str, value: int = 1, tags: dict[str, str] | None = None) -> None:
+        """Add ``value`` to a counter of your own (``tags`` are its labels; keep them bounded)."""
+
+
+@lru_cache(maxsize=4096)
+def _strip_cycle_suffix(name: str) -> str:
+    return _CYCLE_SUFFIX.sub("", name)
+
+
+def task_label(task: Any) -> str:
+    """The bounded label of ``task``: its name (function name) without a cycle-iteration suffix."""
+    name = getattr(task, "name", None) or getattr(task, "task_id", None)
+    if not name:
+        return UNKNOWN_LABEL
+    if type(name) is not str:
+        name = str(name)
+    return _strip_cycle_suffix(name) if "_cycle_" in name else name
+
+
+def reason_label(reason: str | None) -> str:
+    """A bounded label for a dead-letter or rejection reason (the part before any colon, truncated)."""
+    if not reason:
+        return UNKNOWN_LABEL
+    head = str(reason).split(":", 1)[0].strip()
+    return head[:MAX_REASON_LABEL_CHARS] or UNKNOWN_LABEL
+
+
+def task_status(error: BaseException | None) -> str:
+    """``success``, ``cancelled`` or ``failed`` for a task attempt that ended with ``error``."""
+    if error is None:
+        return STATUS_SUCCESS
+    if isinstance(error, GraflowWorkflowCanceledError):
+        return STATUS_CANCELLED
+    return STATUS_FAILED
+
+
+def workflow_status(context: Any, error: BaseException | None = None) -> str:
+    """The bounded status label of a root run that ended: ``success``, ``failed``, ``cancelled``, ``terminated``
+    (a task ended the run early on purpose) or ``max_steps_reached``."""
+    error = error if error is not None else getattr(context, "error", None)
+    if isinstance(error, GraflowWorkflowCanceledError):
+        return STATUS_CANCELLED
+    if error is not None:
+        return STATUS_FAILED
+    state = getattr(context, "status", None)
+    state_text = str(getattr(state, "value", state) or "").lower()
+    return _RUN_STATES.get(state_text, STATUS_SUCCESS)
+
+
+def _workflow_label(context: Any) -> str:
+    return str(getattr(context, "workflow_name", None) or UNKNOWN_LABEL)
+
+
+class MetricsHook(EngineHook):
+    """Engine hook that records task, workflow, queue and checkpoint metrics into a :class:`MetricsCollector`.
+
+    Durations are measured here, between ``on_task_start`` and ``on_task_end`` of the same task on the same thread,
+    so they include the handler but not the time a task waited in a queue (that is ``on_task_dequeued``'s
+    ``wait_seconds``).
+
+    Args:
+        collector: Where metrics go. Default: a :class:`~graflow.observability.prometheus.PrometheusCollector` on
+            ``registry`` (needs ``pip install graflow[metrics]``).
+        registry: Prometheus registry for the default collector (default: the process-wide one).
+
+    Example:
+        >>> with workflow("etl", hooks=[MetricsHook()]) as wf:  # doctest: +SKIP
+        ...     extract >> load
+    """
+
+    def __init__(self, collector: MetricsCollector | None = None, *, registry: Any = None) -> None:
+        if collector is None:
+            from graflow.observability.prometheus import PrometheusCollector
+
+            collector = PrometheusCollector(registry)
+        self.collector = collector
+        # Bound once: the task events run for every task.
+        self._record_started = collector.record_task_started
+        self._record_execution = collector.record_task_execution
+        # Per thread: task id -> perf_counter at start; one entry per running attempt.
+        self._local = threading.local()
+        # id(context) -> perf_counter at workflow start.
+        self._run_starts: dict[int, float] = {}
+
+    # -- workflow ---------------------------------------------------------------------------------------------------
+    def on_workflow_start(self, *, workflow_name: str, context: ExecutionContext) -> None:
+        """Remember when the root run started."""
+        self._run_starts[id(context)] = time.perf_counter()
+
+    def on_workflow_end(
+        self, *, workflow_name: str, context: ExecutionContext, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        """Record the run's duration and outcome."""
+        start = self._run_starts.pop(id(context), None)
+        duration = time.perf_counter() - start if start is not None else 0.0
+        tasks_count = len(getattr(context, "completed_tasks", None) or ())
+        self.collector.record_workflow_execution(
+            workflow_name or _workflow_label(context), duration, tasks_count, status=workflow_status(context, error)
+        )
+
+    # -- tasks (the hot path: a few dictionary operations, and no allocation that the engine does not make) -------
+    def _starts(self) -> dict[str, tuple[float, str, str]]:
+        try:
+            starts: dict[str, tuple[float, str, str]] = self._local.starts
+        except AttributeError:
+            starts = self._local.starts = {}
+        return starts
+
+    def on_task_start(self, *, task: Any, context: ExecutionContext) -> None:
+        """Start timing the attempt (per thread: parallel members run on pool threads) and count it in flight."""
+        label = task_label(task)
+        workflow = getattr(context, "workflow_name", None) or UNKNOWN_LABEL
+        # The labels are kept with the start so that the end does not compute them again.
+        self._starts()[task.task_id] = (_perf_counter(), label, workflow)
+        self._record_started(label, workflow=workflow)
+
+    def on_task_end(
+        self, *, task: Any, context: ExecutionContext, result: Any = None, error: BaseException | None = None
+    ) -> None:
+        """Record the attempt's duration and status."""
+        entry = self._starts().pop(task.task_id, None)
+        if entry is None:
+            # An end without a start on this thread (the hook was added mid-task): nothing was counted in flight.
+            return
+        start, label, workflow = entry
+        self._record_execution(
+            label, _perf_counter() - start, STATUS_SUCCESS if error is None else task_status(error), workflow=workflow
+        )
+
+    def on_task_retry(
+        self, *, task: Any, context: ExecutionContext, attempt: int, delay: float, error: BaseException
+    ) -> None:
+        """Count a retry."""
+        self.collector.record_task_retry(task_label(task), workflow=_workflow_label(context))
+
+    def on_checkpoint(self, *, context: ExecutionContext, path: str, duration: float) -> None:
+        """Record how long the checkpoint write took."""
+        self.collector.record_checkpoint_write(duration, workflow=_workflow_label(context))
+
+    # -- queues and workers -----------------------------------------------------------------------------------------
+    def on_task_dequeued(self, *, task_id: str, queue: str, wait_seconds: float, deliveries: int) -> None:
+        """Record the queue wait (enqueue to pick-up)."""
+        self.collector.record_queue_wait(queue, max(0.0, wait_seconds))
+
+    def on_task_redelivered(self, *, task_id: str, queue: str, deliveries: int) -> None:
+        """Count a redelivery."""
+        self.collector.record_redelivery(queue)
+
+    def on_task_dead_lettered(self, *, task_id: str | None, queue: str, reason: str) -> None:
+        """Count a dead letter by reason."""
+        self.collector.record_dead_letter(queue, reason_label(reason))
+
+    def on_payload_rejected(self, *, queue: str, reason: str) -> None:
+        """Count a rejected payload by reason."""
+        self.collector.record_payload_rejected(queue, reason_label(reason))
+
+    def on_queue_depth(self, *, queue: str, depth: int) -> None:
+        """Set the queue-depth gauge."""
+        self.collector.record_queue_depth(queue, depth)
+
+
+class InMemoryMetricsCollector:
+    """A :class:`MetricsCollector` that keeps everything in dictionaries (tests, quick inspection, no deps).
+
+    Attributes:
+        tasks: ``Counter[(workflow, task, status)]``.
+        task_durations: ``{(workflow, task): [seconds, ...]}``.
+        in_flight: ``Counter[workflow]`` of attempts started and not yet ended.
+        retries: ``Counter[(workflow, task)]``.
+        workflow_runs: ``Counter[(workflow, status)]``.
+        workflow_durations: ``{workflow: [seconds, ...]}``.
+        queue_depth: ``{queue: depth}`` (last value).
+        queue_waits: ``{queue: [seconds, ...]}``.
+        redeliveries: ``Counter[queue]``.
+        dead_letters: ``Counter[(queue, reason)]``.
+        payload_rejections: ``Counter[(queue, reason)]``.
+        checkpoint_writes: ``{workflow: [seconds, ...]}``.
+        counters: ``Counter[(metric_name, tuple(sorted(tags.items())))]``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.tasks: _Counter[tuple[str, str, str]] = _Counter()
+        self.task_durations: defaultdict[tuple[str, str], list[float]] = defaultdict(list)
+        self.in_flight: _Counter[str] = _Counter()
+        self.retries: _Counter[tuple[str, str]] = _Counter()
+        self.workflow_runs: _Counter[tuple[str, str]] = _Counter()
+        self.workflow_durations: defaultdict[str, list[float]] = defaultdict(list)
+        self.workflow_task_counts: defaultdict[str, list[int]] = defaultdict(list)
+        self.queue_depth: dict[str, int] = {}
+        self.queue_waits: defaultdict[str, list[float]] = defaultdict(list)
+        self.redeliveries: _Counter[str] = _Counter()
+        self.dead_letters: _Counter[tuple[str, str]] = _Counter()
+        self.payload_rejections: _Counter[tuple[str, str]] = _Counter()
+        self.checkpoint_writes: defaultdict[str, list[float]] = defaultdict(list)
+        self.counters: _Counter[tuple[str, tuple[tuple[str, str], ...]]] = _Counter()
+
+    def record_task_started(self, task_name: str, *, workflow: str = "") -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.in_flight[workflow] += 1
+
+    def record_task_execution(self, task_name: str, duration: float, status: str, *, workflow: str = "") -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.in_flight[workflow] -= 1
+            self.tasks[(workflow, task_name, status)] += 1
+            self.task_durations[(workflow, task_name)].append(duration)
+
+    def record_task_retry(self, task_name: str, *, workflow: str = "") -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.retries[(workflow, task_name)] += 1
+
+    def record_workflow_execution(
+        self, workflow_name: str, duration: float, tasks_count: int, *, status: str = STATUS_SUCCESS
+    ) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.workflow_runs[(workflow_name, status)] += 1
+            self.workflow_durations[workflow_name].append(duration)
+            self.workflow_task_counts[workflow_name].append(tasks_count)
+
+    def record_queue_depth(self, queue_name: str, depth: int) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.queue_depth[queue_name] = depth
+
+    def record_queue_wait(self, queue_name: str, wait_seconds: float) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.queue_waits[queue_name].append(wait_seconds)
+
+    def record_redelivery(self, queue_name: str) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.redeliveries[queue_name] += 1
+
+    def record_dead_letter(self, queue_name: str, reason: str) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.dead_letters[(queue_name, reason)] += 1
+
+    def record_payload_rejected(self, queue_name: str, reason: str) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.payload_rejections[(queue_name, reason)] += 1
+
+    def record_checkpoint_write(self, duration: float, *, workflow: str = "") -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.checkpoint_writes[workflow].append(duration)
+
+    def increment_counter(self, metric_name: str, value: int = 1, tags: dict[str, str] | None = None) -> None:
+        """See :class:`MetricsCollector`."""
+        with self._lock:
+            self.counters[(metric_name, tuple(sorted((tags or {}).items())))] += value
+
+
+__all__ = [
+    "STATUS_CANCELLED",
+    "STATUS_FAILED",
+    "STATUS_MAX_STEPS",
+    "STATUS_SUCCESS",
+    "STATUS_TERMINATED",
+    "InMemoryMetricsCollector",
+    "MetricsCollector",
+    "MetricsHook",
+    "reason_label",
+    "task_label",
+    "task_status",
+    "workflow_status",
+]
