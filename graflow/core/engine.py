@@ -159,8 +159,11 @@ class WorkflowEngine:
 
             tctx = TaskExecutionContext(task_id, ctx, task)
             stack.append(tctx)
-            if hooks.on_task_start:
-                hooks.fire(hooks.on_task_start, task=task, context=ctx)
+            for listener in hooks.on_task_start:  # inlined dispatch: this runs for every task
+                try:
+                    listener(task=task, context=ctx)
+                except Exception:
+                    _hook_failed(listener)
             try:
                 handler_type = task.handler_type
                 if handler_type == "direct" and direct_override is None:
@@ -188,8 +191,11 @@ class WorkflowEngine:
                 self._on_failure(ctx, task, task_id, exc, retry_pending)
                 continue
             stack.pop()
-            if hooks.on_task_end:
-                hooks.fire(hooks.on_task_end, task=task, context=ctx, result=result, error=None)
+            for listener in hooks.on_task_end:
+                try:
+                    listener(task=task, context=ctx, result=result, error=None)
+                except Exception:
+                    _hook_failed(listener)
 
             control = tctx._control
             if control is not None and control.cancel is not None:
@@ -210,8 +216,11 @@ class WorkflowEngine:
                         triggers[successor] = [task_id]
                     else:
                         sched.push_successor(successor, task_id, len(pred[successor]))
-                    if hooks.on_task_queued:
-                        hooks.fire(hooks.on_task_queued, task=nodes[successor]["task"], context=ctx)
+                    for listener in hooks.on_task_queued:
+                        try:
+                            listener(task=nodes[successor]["task"], context=ctx)
+                        except Exception:
+                            _hook_failed(listener)
             elif self._on_control(ctx, task_id, control, succ, pred, nodes):
                 ctx.result = last_result
                 return last_result
@@ -272,6 +281,10 @@ class WorkflowEngine:
         if count > 0:
             raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
         raise as_runtime_error(exc) from exc
+
+
+def _hook_failed(listener: Any) -> None:
+    logger.exception("Hook %r failed", listener)
 
 
 def _write_checkpoint(ctx: ExecutionContext, control: StepControl) -> None:
