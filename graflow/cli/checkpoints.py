@@ -60,7 +60,7 @@ def run_resume(args: argparse.Namespace) -> int:
         print(f"graflow resume: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     resumed_at = context.steps
-    done_before = len(context.completed_tasks)
+    done_before = len(context.execution_log)
     print(f"Resuming session {metadata.session_id} from step {resumed_at} ({args.checkpoint})", file=sys.stderr)
     try:
         result = context.execute()
@@ -74,7 +74,7 @@ def run_resume(args: argparse.Namespace) -> int:
             "status": getattr(context, "status", None),
             "resumed_at_step": resumed_at,
             "steps": context.steps,
-            "ran": context.completed_tasks[done_before:],
+            "ran": context.execution_log[done_before:],
         }, default=repr))
     else:
         print(_render(result))

@@ -90,7 +90,8 @@ class ExecutionContext:
         self.channel: Channel = channel
         self.cycle_controller = CycleController(default_max_cycles)
         self.retry_controller = RetryController(default_max_retries)
-        self.completed_tasks: list[str] = []
+        # Every completion in order, repeats included (loops, goto). ``completed_tasks`` is the de-duplicated view.
+        self.execution_log: list[str] = []
         self.scheduler = Scheduler(self._nx_graph)
         self.handlers: dict[str, Any] = dict(handlers or {})
         self.tracer = tracer if tracer is not None else _default_tracer()
@@ -238,14 +239,30 @@ class ExecutionContext:
         """Count one completed step."""
         self.steps += 1
 
+    @property
+    def completed_tasks(self) -> list[str]:
+        """Completed task ids in order of first completion, each once (a task that ran again is not repeated;
+        ``execution_log`` keeps every completion)."""
+        log = self.execution_log
+        cached = self.__dict__.get("_completed_view")
+        if cached is None or cached[0] != len(log):
+            cached = (len(log), list(dict.fromkeys(log)))
+            self._completed_view = cached
+        return list(cached[1])
+
+    @completed_tasks.setter
+    def completed_tasks(self, value: list[str]) -> None:
+        self.execution_log = list(value)
+        self.__dict__.pop("_completed_view", None)
+
     def mark_task_completed(self, task_id: str) -> None:
         """Record that ``task_id`` completed."""
-        self.completed_tasks.append(task_id)
+        self.execution_log.append(task_id)
 
     # -- results ----------------------------------------------------------------------------------------------------
-    def set_result(self, task_id: str, value: Any) -> None:
+    def set_result(self, task_id: str, result: Any) -> None:
         """Store a task's result under ``<task_id>.__result__``."""
-        self.channel.set(task_id + ".__result__", value)
+        self.channel.set(task_id + ".__result__", result)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
         """A task's stored result."""
@@ -365,7 +382,8 @@ class ExecutionContext:
         branch.parent_context = self
         branch.session_id = f"{self.session_id}_{branch_id}"
         branch.steps = 0
-        branch.completed_tasks = []
+        branch.execution_log = []
+        branch.__dict__.pop("_completed_view", None)
         branch.scheduler = Scheduler(branch._nx_graph)
         running = self.current_task_context
         if running is not None and running.task_id in self.scheduler.triggers:
@@ -385,9 +403,9 @@ class ExecutionContext:
         return self._graph.digraph
 
     def merge_results(self, sub_context: ExecutionContext) -> None:
-        """Fold a finished branch back: steps and completed tasks (the channel is shared already)."""
+        """Fold a finished branch back: its steps (the channel is shared already). As in Graflow 0.2, the members'
+        completions are not added to this context's ``completed_tasks``: the group node stands for them."""
         self.steps += sub_context.steps
-        self.completed_tasks.extend(sub_context.completed_tasks)
         self._scheduled_in_run.update(sub_context._scheduled_in_run)
 
     # -- LLM / prompts ----------------------------------------------------------------------------------------------
@@ -478,6 +496,9 @@ class ExecutionContext:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         scheduler_state = state.pop("_scheduler_state", {})
+        state.pop("_completed_view", None)
+        if "completed_tasks" in state:  # a context pickled before the log existed
+            state.setdefault("execution_log", list(state.pop("completed_tasks")))
         channel = state.pop("_channel_data", None)
         state.pop("_hook_count", None)
         self.__dict__.update(state)

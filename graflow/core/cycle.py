@@ -40,12 +40,21 @@ class CycleController:
         """Executions of ``node_id`` so far (1 during its first run)."""
         return self.cycle_counts.get(base_task_id(node_id), 0)
 
-    def increment(self, base_id: str) -> int:
-        """Count one more execution of ``base_id``; returns the new count."""
+    def increment(self, node_id: str) -> int:
+        """Count one more execution of ``node_id`` (an iteration counts for its base task); returns the new count."""
+        base = base_task_id(node_id)
         with self._lock:
-            count = self.cycle_counts.get(base_id, 0) + 1
-            self.cycle_counts[base_id] = count
+            count = self.cycle_counts.get(base, 0) + 1
+            self.cycle_counts[base] = count
             return count
+
+    def accept_next_cycle(self, node_id: str) -> bool:
+        """Whether ``node_id`` may run one more cycle (same as :meth:`can_execute`)."""
+        return self.can_execute(node_id)
+
+    def get_max_cycles_for_node(self, node_id: str) -> int:
+        """The cycle budget of ``node_id`` (same as :meth:`get_max_cycles`)."""
+        return self.get_max_cycles(node_id)
 
     def can_execute(self, node_id: str) -> bool:
         """Whether another iteration fits the budget."""

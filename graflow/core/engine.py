@@ -116,7 +116,7 @@ class WorkflowEngine:
         triggers = sched.triggers
         hooks = ctx.hooks
         channel_set = ctx.channel.set
-        completed = ctx.completed_tasks
+        completed = ctx.execution_log
         cycle_counts = ctx.cycle_controller.cycle_counts
         is_branch = ctx.parent_context is not None
         stack = ctx._task_stack
@@ -268,7 +268,7 @@ class WorkflowEngine:
         max_retries = ctx.max_retries_for(task)
         count = controller.get_retry_count(task_id)
         if count < max_retries:
-            count = controller.increment(task_id)
+            count = controller.increment(task_id, exc)
             policy = getattr(task, "retry_policy", None)
             delay = policy.get_delay(count - 1) if policy is not None else 0.0
             logger.info("Task '%s' failed (%s); retry %d/%d in %.3fs", task_id, exc, count, max_retries, delay)

@@ -49,13 +49,13 @@ class TaskGraph:
         self._graph.remove_node(node_id)
         self._version += 1
 
-    def rename_node(self, old_id: str, new_id: str) -> None:
-        """Rename a node. Raises KeyError if ``old_id`` is missing, ValueError if ``new_id`` exists."""
-        if old_id not in self._graph:
-            raise KeyError(f"Node '{old_id}' not found in graph")
-        if new_id in self._graph:
-            raise ValueError(f"Node '{new_id}' already exists in graph")
-        self._graph.relabel(old_id, new_id)
+    def rename_node(self, old_task_id: str, new_task_id: str) -> None:
+        """Rename a node. Raises KeyError if the old id is missing, ValueError if the new id exists."""
+        if old_task_id not in self._graph:
+            raise KeyError(f"Node '{old_task_id}' not found in graph")
+        if new_task_id in self._graph:
+            raise ValueError(f"Node '{new_task_id}' already exists in graph")
+        self._graph.relabel(old_task_id, new_task_id)
         self._version += 1
 
     def clear(self) -> None:
@@ -117,13 +117,13 @@ class TaskGraph:
         """Every edge as a list of pairs."""
         return list(self._graph.edges)
 
-    def successors(self, node_id: str) -> list[str]:
-        """Direct successors of ``node_id``."""
-        return list(self._graph.successors(node_id))
+    def successors(self, node: str) -> list[str]:
+        """Direct successors of ``node``."""
+        return list(self._graph.successors(node))
 
-    def predecessors(self, node_id: str) -> list[str]:
-        """Direct predecessors of ``node_id``."""
-        return list(self._graph.predecessors(node_id))
+    def predecessors(self, node: str) -> list[str]:
+        """Direct predecessors of ``node``."""
+        return list(self._graph.predecessors(node))
 
     def handler_types(self) -> frozenset[str]:
         """Every handler name the nodes ask for (cached until the graph changes)."""

@@ -36,9 +36,9 @@ class RetryPolicy:
         if self.backoff_factor < 1:
             raise ValueError(f"RetryPolicy.backoff_factor must be >= 1, got {self.backoff_factor}")
 
-    def get_delay(self, retry_number: int) -> float:
-        """Delay in seconds before retry ``retry_number`` (0-based)."""
-        delay = min(self.initial_interval * self.backoff_factor**retry_number, self.max_interval)
+    def get_delay(self, retry_count: int) -> float:
+        """Delay in seconds before the retry that follows ``retry_count`` earlier retries (0 for the first)."""
+        delay = min(self.initial_interval * self.backoff_factor**retry_count, self.max_interval)
         if self.jitter:
             delay *= random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not security
         return float(delay)
@@ -59,47 +59,87 @@ class RetryPolicy:
 
 
 class RetryController:
-    """Counts retries per task id within one run."""
+    """Counts retries per task id within one run (the engine asks it whether a failed task may run again)."""
 
     def __init__(self, default_max_retries: int = defaults.DEFAULT_MAX_RETRIES) -> None:
         self.default_max_retries = default_max_retries
         self.retry_counts: dict[str, int] = {}
         self.max_retries: dict[str, int] = {}
+        self.policies: dict[str, RetryPolicy] = {}
+        self.last_errors: dict[str, BaseException] = {}
         self._lock = threading.Lock()
 
-    def set_max_retries(self, task_id: str, max_retries: int) -> None:
-        """Override the budget of one task."""
-        self.max_retries[task_id] = max_retries
+    def set_node_max_retries(self, node_id: str, max_retries: int) -> None:
+        """Override the retry budget of one task."""
+        self.max_retries[node_id] = max_retries
 
-    def get_max_retries(self, task_id: str) -> int:
-        """The budget of ``task_id``."""
-        return self.max_retries.get(task_id, self.default_max_retries)
+    set_max_retries = set_node_max_retries
 
-    def get_retry_count(self, task_id: str) -> int:
-        """Retries performed so far for ``task_id``."""
-        return self.retry_counts.get(task_id, 0)
+    def set_node_policy(self, node_id: str, policy: RetryPolicy) -> None:
+        """Give one task a backoff policy (its ``max_retries`` becomes the task's budget)."""
+        self.policies[node_id] = policy
+        self.max_retries[node_id] = policy.max_retries
 
-    def accept_retry(self, task_id: str) -> bool:
-        """Whether ``task_id`` may be retried once more."""
-        return self.get_retry_count(task_id) < self.get_max_retries(task_id)
+    def get_policy_for_node(self, node_id: str) -> RetryPolicy | None:
+        """The policy set for ``node_id``, if any."""
+        return self.policies.get(node_id)
 
-    def increment(self, task_id: str) -> int:
-        """Record one more retry; returns the new count."""
+    def get_max_retries_for_node(self, node_id: str) -> int:
+        """The budget of ``node_id``."""
+        return self.max_retries.get(node_id, self.default_max_retries)
+
+    get_max_retries = get_max_retries_for_node
+
+    def get_retry_count(self, node_id: str) -> int:
+        """Retries performed so far for ``node_id``."""
+        return self.retry_counts.get(node_id, 0)
+
+    def accept_retry(self, node_id: str) -> bool:
+        """Whether ``node_id`` may be retried once more."""
+        return self.get_retry_count(node_id) < self.get_max_retries_for_node(node_id)
+
+    def increment(self, node_id: str, error: BaseException | None = None) -> int:
+        """Record one more retry (and the error that caused it); returns the new count."""
         with self._lock:
-            count = self.retry_counts.get(task_id, 0) + 1
-            self.retry_counts[task_id] = count
+            count = self.retry_counts.get(node_id, 0) + 1
+            self.retry_counts[node_id] = count
+            if error is not None:
+                self.last_errors[node_id] = error
             return count
 
-    def reset(self, task_id: str) -> None:
-        """Forget the retries of ``task_id`` (after it succeeds)."""
-        self.retry_counts.pop(task_id, None)
+    def check_retry_limit(self, node_id: str) -> None:
+        """Raise :class:`RetryLimitExceededError` when ``node_id`` has no retry left."""
+        if not self.accept_retry(node_id):
+            from graflow.exceptions import RetryLimitExceededError
+
+            raise RetryLimitExceededError(
+                node_id, self.get_retry_count(node_id), self.get_max_retries_for_node(node_id),
+                self.last_errors.get(node_id),
+            )
+
+    def get_delay(self, node_id: str) -> float:
+        """Backoff before the next retry of ``node_id`` (0 without a policy)."""
+        policy = self.policies.get(node_id)
+        return policy.get_delay(self.get_retry_count(node_id)) if policy is not None else 0.0
+
+    def get_last_error(self, node_id: str) -> BaseException | None:
+        """The error of the last failed attempt of ``node_id``."""
+        return self.last_errors.get(node_id)
+
+    def reset(self, node_id: str) -> None:
+        """Forget the retries of ``node_id`` (after it succeeds)."""
+        self.retry_counts.pop(node_id, None)
+        self.last_errors.pop(node_id, None)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_lock", None)
+        state["last_errors"] = {}  # exceptions may not pickle; counts are what resume needs
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("policies", {})
+        state.setdefault("last_errors", {})
         self.__dict__.update(state)
         self._lock = threading.Lock()
 

@@ -54,9 +54,9 @@ class WorkflowContext:
         """Add the edge ``from_node -> to_node``."""
         self.graph.add_edge(from_node, to_node)
 
-    def rename_node(self, old_id: str, new_id: str) -> None:
+    def rename_node(self, old_task_id: str, new_task_id: str) -> None:
         """Rename a node."""
-        self.graph.rename_node(old_id, new_id)
+        self.graph.rename_node(old_task_id, new_task_id)
 
     def clear(self) -> None:
         """Remove every node and edge."""
@@ -80,9 +80,9 @@ class WorkflowContext:
         """Register an LLM agent, or a factory ``(ExecutionContext) -> agent`` called at execute time."""
         self._llm_agents[name] = agent_or_factory
 
-    def set_redis_client(self, client: Any) -> None:
+    def set_redis_client(self, redis_client: Any) -> None:
         """Remember a Redis client for distributed runs of this workflow."""
-        self._redis_client = client
+        self._redis_client = redis_client
 
     def get_redis_client(self) -> Any:
         """The Redis client set with :meth:`set_redis_client`."""

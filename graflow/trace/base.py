@@ -129,6 +129,11 @@ class Tracer(EngineHook):
         """Begin a trace (one per root workflow run)."""
         self.trace_id = trace_id or self.trace_id or uuid.uuid4().hex
         self._trace_name = name
+        with self._lock:
+            self._execution_order.append(name)  # the workflow is the root of the runtime graph
+            graph = self._runtime_graph
+            if graph is not None:
+                graph.add_node(name, status="running", kind="workflow", start_time=time.time())
         self._trace_start = time.perf_counter()
         self._output_trace_start(name, self.trace_id, metadata)
 
@@ -136,19 +141,26 @@ class Tracer(EngineHook):
         """End the current trace."""
         start = self._trace_start
         duration_ms = (time.perf_counter() - start) * 1000 if start is not None else 0.0
+        graph = self._runtime_graph if self.enable_runtime_graph else None
+        if graph is not None and name in graph:
+            graph.nodes[name]["status"] = "completed"
+            graph.nodes[name]["duration_ms"] = duration_ms
         self._output_trace_end(name, output, {**(metadata or {}), "duration_ms": duration_ms})
 
     def span_start(self, name: str, parent_name: str | None = None, metadata: dict[str, Any] | None = None) -> None:
         """Open a span named ``name`` under ``parent_name`` (default: the current span)."""
         parent = parent_name if parent_name is not None else self.get_current_span_id()
+        if parent is None:
+            parent = self._trace_name
         self._stack().append(name)
         with self._lock:
-            self._span_starts[name] = time.perf_counter()
             self._execution_order.append(name)
-            if self._runtime_graph is not None:
-                self._runtime_graph.add_node(name, status="running", start_time=time.time(), **(metadata or {}))
+            graph = self._runtime_graph
+            if graph is not None:
+                graph.add_node(name, status="running", start_time=time.time(), **(metadata or {}))
                 if parent is not None and parent != name:
-                    self._runtime_graph.add_edge(parent, name, relation="parent")
+                    graph.add_edge(parent, name, relation="parent")
+            self._span_starts[name] = time.perf_counter()  # after the bookkeeping: it is not the task's time
         self._output_span_start(name, parent, metadata)
 
     def span_end(self, name: str, output: Any = None, metadata: dict[str, Any] | None = None) -> None:

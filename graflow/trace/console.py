@@ -11,6 +11,12 @@ from graflow.trace.base import Tracer
 
 _COLORS = {"start": "\033[36m", "ok": "\033[32m", "error": "\033[31m", "dynamic": "\033[33m", "attach": "\033[35m"}
 _RESET = "\033[0m"
+_SHOWN_KEYS = frozenset({"trace_id", "task_type", "handler_type", "type"})
+
+
+def _duration(ms: float) -> str:
+    """``340ms`` below a second, ``1.23s`` from one second on."""
+    return f"{ms / 1000:.2f}s" if ms >= 1000 else f"{ms:.0f}ms"
 
 
 class ConsoleTracer(Tracer):
@@ -48,26 +54,31 @@ class ConsoleTracer(Tracer):
         with self._write_lock:
             print(text, file=self._stream or sys.stdout, flush=True)
 
+    def _details(self, metadata: dict[str, Any] | None) -> str:
+        """`` (key: value, ...)`` of the keys worth a line, or nothing when metadata is off."""
+        if not self.show_metadata:
+            return ""
+        shown = [f"{k}: {v}" for k, v in (metadata or {}).items() if k in _SHOWN_KEYS]
+        return f" ({', '.join(shown)})" if shown else ""
+
     def _output_trace_start(self, name: str, trace_id: str | None, metadata: dict[str, Any] | None) -> None:
-        self._line("start", "→", f"TRACE START: {name} (trace_id: {trace_id})", depth=0)
+        self._line("start", "→", f"TRACE START: {name}{self._details({'trace_id': trace_id})}", depth=0)
 
     def _output_trace_end(self, name: str, output: Any, metadata: dict[str, Any] | None) -> None:
         duration = (metadata or {}).get("duration_ms", 0.0)
-        self._line("ok", "✓", f"TRACE END: {name} ({duration:.0f}ms)", depth=0)
+        self._line("ok", "✓", f"TRACE END: {name} ({_duration(duration)})", depth=0)
 
     def _output_span_start(self, name: str, parent_name: str | None, metadata: dict[str, Any] | None) -> None:
-        details = ", ".join(f"{k}: {v}" for k, v in (metadata or {}).items())
-        suffix = f" ({details})" if details else ""
-        self._line("start", "→", f"SPAN START: {name}{suffix}", depth=len(self._stack()))
+        self._line("start", "→", f"SPAN START: {name}{self._details(metadata)}", depth=len(self._stack()))
 
     def _output_span_end(self, name: str, output: Any, metadata: dict[str, Any] | None) -> None:
         meta = metadata or {}
         duration = meta.get("duration_ms", 0.0)
         depth = len(self._stack()) + 1
         if meta.get("error"):
-            self._line("error", "✗", f"SPAN END: {name} - ERROR: {meta['error']} ({duration:.0f}ms)", depth=depth)
+            self._line("error", "✗", f"SPAN END: {name} - ERROR: {meta['error']} ({_duration(duration)})", depth=depth)
         else:
-            self._line("ok", "✓", f"SPAN END: {name} ({duration:.0f}ms)", depth=depth)
+            self._line("ok", "✓", f"SPAN END: {name} ({_duration(duration)})", depth=depth)
 
     def _output_event(self, name: str, parent_span: str | None, metadata: dict[str, Any] | None) -> None:
         meta = dict(metadata or {})

@@ -23,13 +23,13 @@ class NoopTracer(Tracer):
 
     def __init__(self, enable_runtime_graph: bool = True) -> None:
         super().__init__(enable_runtime_graph=enable_runtime_graph)
-        self._runs: list[list[str]] = []
+        self._runs: list[tuple[str, list[str]]] = []
 
     def on_workflow_start(self, workflow_name: str, context: ExecutionContext) -> None:  # type: ignore[override]
         self.trace_id = getattr(context, "trace_id", None)
-        completed = getattr(context, "completed_tasks", None)
+        completed = getattr(context, "execution_log", None)
         if isinstance(completed, list):
-            self._runs.append(completed)  # the context appends to this list as tasks complete
+            self._runs.append((workflow_name, completed))  # the context appends to this list as tasks complete
 
     def on_workflow_end(  # type: ignore[override]
         self, workflow_name: str, context: ExecutionContext, result: Any = None
@@ -38,7 +38,8 @@ class NoopTracer(Tracer):
 
     def get_execution_order(self) -> list[str]:
         order = list(self._execution_order)
-        for run in self._runs:
+        for name, run in self._runs:
+            order.append(name)
             order.extend(run)
         return order
 
@@ -46,14 +47,14 @@ class NoopTracer(Tracer):
         graph = self._runtime_graph
         if graph is None:
             return None
-        for run in self._runs:
-            previous: str | None = None
+        for name, run in self._runs:
+            # the workflow is the root and every task a child of it, as an active tracer records them
+            graph.add_node(name, status="completed", kind="workflow")
             for task_id in run:
                 graph.add_node(task_id, status="completed")
-                if previous is not None and not graph.has_edge(previous, task_id):
-                    graph.add_edge(previous, task_id, relation="next")
-                previous = task_id
-        self._execution_order.extend(t for run in self._runs for t in run)
+                if not graph.has_edge(name, task_id):
+                    graph.add_edge(name, task_id, relation="parent")
+        self._execution_order.extend(self.get_execution_order()[len(self._execution_order):])
         self._runs.clear()
         return graph
 

@@ -123,7 +123,7 @@ def test_disabled_tracer_needs_no_keys_and_still_records_the_runtime_graph() -> 
 
         a >> b
         assert wf.execute() == 2
-    assert tracer.get_execution_order() == ["a", "b"]
+    assert tracer.get_execution_order() == ["offline", "a", "b"]  # the workflow is the root
     assert tracer.get_current_span_id() is None
     tracer.flush()
     tracer.shutdown()
@@ -149,7 +149,7 @@ def test_workflow_becomes_a_trace_with_task_observations(client: Langfuse, expor
 
     # then the run is the root observation, both tasks hang under it, and the failure is marked
     graph = tracer.get_runtime_graph()
-    assert graph is not None and set(graph.nodes) == {"search", "summarize"}
+    assert graph is not None and set(graph.nodes) == {"research", "search", "summarize"}
     spans = _spans(exporter)
     root = spans["research"]
     assert _parent(spans["search"]) == _id(root)

@@ -98,9 +98,9 @@ def test_chain_makes_task_spans_under_the_workflow_span(tracer: OtelTracer, expo
     assert attrs["graflow.session_id"] == ctx.session_id
     assert (root.attributes or {})["graflow.trace_id"] == ctx.trace_id
     # and the runtime graph is still recorded, with task ids only (no trace-context strings as node names)
-    assert tracer.get_execution_order() == ["extract", "load"]
+    assert tracer.get_execution_order() == ["pipeline", "extract", "load"]  # the workflow is the root
     graph = tracer.get_runtime_graph()
-    assert graph is not None and set(graph.nodes) == {"extract", "load"}
+    assert graph is not None and set(graph.nodes) == {"pipeline", "extract", "load"}
 
 
 def test_failed_task_and_run_carry_error_status_and_exception(

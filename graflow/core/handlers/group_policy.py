@@ -62,9 +62,8 @@ class StrictGroupPolicy(GroupExecutionPolicy):
         self._validate_group_results(group_id, tasks, results)
         successful, failed = self._partition_group_results(results)
         if failed:
-            details = "; ".join(f"{k}: {m}" for k, m in failed)
             raise ParallelGroupError(
-                f"Parallel group {group_id} failed: {len(failed)} task(s) failed ({details})",
+                f"Parallel group {group_id} failed: {len(failed)} task(s) failed",
                 group_id=group_id, failed_tasks=failed, successful_tasks=successful,
                 member_errors=self._errors(results),
             )

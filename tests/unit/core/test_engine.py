@@ -151,7 +151,7 @@ def test_loops_still_run_through_joins() -> None:
         start >> agent >> tool >> agent
         result, ctx = wf.execute("start", ret_context=True)
     assert result == 3
-    assert ctx.completed_tasks == ["start", "agent", "tool", "agent", "tool", "agent"]
+    assert ctx.execution_log == ["start", "agent", "tool", "agent", "tool", "agent"]
     assert ctx.status == "terminated"
 
 

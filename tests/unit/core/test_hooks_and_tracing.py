@@ -82,8 +82,8 @@ def test_noop_tracer_still_offers_a_runtime_graph() -> None:
         a >> b
         wf.execute()
     graph = tracer.get_runtime_graph()
-    assert list(graph.nodes) == ["a", "b"] and list(graph.edges) == [("a", "b")]
-    assert tracer.get_execution_order() == ["a", "b"]
+    assert list(graph.nodes) == ["noop", "a", "b"] and list(graph.edges) == [("noop", "a"), ("noop", "b")]
+    assert tracer.get_execution_order() == ["noop", "a", "b"]
 
 
 def test_console_tracer_output_format() -> None:
@@ -122,8 +122,8 @@ def test_tracer_exports_runtime_graph_formats() -> None:
         a >> b
         wf.execute()
     exported = tracer.export_runtime_graph("dict")
-    assert [n["id"] for n in exported["nodes"]] == ["a", "b"]
-    assert json.loads(tracer.export_runtime_graph("json"))["execution_order"] == ["a", "b"]
+    assert [n["id"] for n in exported["nodes"]] == ["export", "a", "b"]
+    assert json.loads(tracer.export_runtime_graph("json"))["execution_order"] == ["export", "a", "b"]
     assert "<graphml" in tracer.export_runtime_graph("graphml")
     with pytest.raises(ValueError):
         tracer.export_runtime_graph("yaml")

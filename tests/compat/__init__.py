@@ -1,0 +1,1 @@
+"""Compatibility with the Graflow 0.2 public API."""
