@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graflow.core.decorators import task
 from graflow.core.retry import RetryPolicy
 from graflow.core.task import chain, parallel
 from graflow.core.task_context import TaskExecutionContext
 from graflow.core.workflow import workflow
-
-from typing import Any
 
 _SOURCE_VERSION = "0.3.0.dev0"
 

@@ -13,7 +13,6 @@ import pytest
 
 from graflow.utils import graph as upstream_path
 from graflow.viz.dot import create_agraph, draw_dot, draw_png
-from graflow.viz.matplotlib_draw import draw_task_graph
 from graflow.viz.info import (
     build_graph,
     cycles_line,
@@ -22,6 +21,7 @@ from graflow.viz.info import (
     show_graph_info,
     visualize_dependencies,
 )
+from graflow.viz.matplotlib_draw import draw_task_graph
 
 
 class Step:
