@@ -46,6 +46,21 @@ class GroupExecutor:
         return redis_coordinator
 
     @staticmethod
+    def _refuse_reentry(group_id: str, context: ExecutionContext) -> None:
+        """A member whose successors lead back to its own group would start the group inside itself, forever."""
+        branch: ExecutionContext | None = context
+        while branch is not None and branch.parent_context is not None:
+            if getattr(branch, "group_id", None) == group_id:
+                from graflow.exceptions import GraflowRuntimeError
+
+                raise GraflowRuntimeError(
+                    f"Parallel group '{group_id}' is reached again from inside its own members "
+                    f"(member branch '{branch.session_id.rsplit('_', 1)[-1]}' leads back to it); "
+                    f"connect the loop to a task outside the group instead"
+                )
+            branch = branch.parent_context
+
+    @staticmethod
     def execute_parallel_group(
         group_id: str,
         tasks: Sequence[Executable],
@@ -60,6 +75,7 @@ class GroupExecutor:
         Raises:
             ParallelGroupError: The policy rejected the outcome.
         """
+        GroupExecutor._refuse_reentry(group_id, exec_context)
         chosen = CoordinationBackend.parse(backend) if backend is not None else GroupExecutor.DEFAULT_BACKEND
         config = {**exec_context.config, **(backend_config or {})}
         if exec_context.get_redis_client() is not None and "redis_client" not in config:

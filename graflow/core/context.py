@@ -64,8 +64,10 @@ class ExecutionContext:
         checkpoint_dir: str | None = None,
         checkpoint_snapshot_channel: bool = False,
     ) -> None:
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        _require_graph(graph)
+        start_node = getattr(start_node, "task_id", start_node)
+        if max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {max_steps}")
         self._graph = graph
         self._owns_graph = False
         self._graph_lock = threading.RLock()
@@ -102,6 +104,7 @@ class ExecutionContext:
         # Whether this context's runs emit workflow start/end events. A worker running one task of a producer's
         # run turns this off: the run is the producer's, not the task's.
         self.workflow_events = True
+        self.group_id: str | None = None  # in a parallel member's branch: the group it belongs to
         self.status = "created"
         self.error: BaseException | None = None
         self.result: Any = None
@@ -141,6 +144,8 @@ class ExecutionContext:
         Raises:
             GraphCompilationError: No start node was given and there is not exactly one candidate.
         """
+        _require_graph(graph)
+        start_node = getattr(start_node, "task_id", start_node)  # a task object names its node
         if start_node is None:
             start_node = resolve_start_node(graph)
         return cls(
@@ -328,10 +333,10 @@ class ExecutionContext:
         return self.retry_controller.default_max_retries
 
     # -- dynamic control --------------------------------------------------------------------------------------------
-    def _require_task(self) -> TaskExecutionContext:
+    def _require_task(self, action: str = "next_task") -> TaskExecutionContext:
         tctx = self.current_task_context
         if tctx is None:
-            raise GraflowRuntimeError("No task is running: next_task/next_iteration can only be called from a task")
+            raise GraflowRuntimeError(f"No task is running: {action}() can only be called from inside a task")
         return tctx
 
     # -- run-time additions (graflow.core.dynamic) ------------------------------------------------------------
@@ -355,19 +360,19 @@ class ExecutionContext:
 
     def next_iteration(self, data: Any = None, task_id: str | None = None) -> str:
         """Queue another iteration of the running task (see ``TaskExecutionContext.next_iteration``)."""
-        return self._require_task().next_iteration(data)
+        return self._require_task("next_iteration").next_iteration(data)
 
     def terminate_workflow(self, message: str = "") -> None:
         """Stop the run after the running task, successfully."""
-        self._require_task().terminate_workflow(message)
+        self._require_task("terminate_workflow").terminate_workflow(message)
 
     def cancel_workflow(self, message: str = "") -> None:
         """Stop the run after the running task with ``GraflowWorkflowCanceledError``."""
-        self._require_task().cancel_workflow(message)
+        self._require_task("cancel_workflow").cancel_workflow(message)
 
     def request_checkpoint(self, metadata: dict[str, Any] | None = None, *, path: str | None = None) -> None:
         """Ask for a deferred checkpoint after the running task."""
-        self._require_task().checkpoint(metadata, path=path, deferred=True)
+        self._require_task("request_checkpoint").checkpoint(metadata, path=path, deferred=True)
 
     # -- branches (parallel groups) ---------------------------------------------------------------------------------
     def create_branch_context(self, branch_id: str) -> ExecutionContext:
@@ -383,6 +388,8 @@ class ExecutionContext:
         branch.session_id = f"{self.session_id}_{branch_id}"
         branch.steps = 0
         branch.execution_log = []
+        running_group = self.current_task_context
+        branch.group_id = running_group.task_id if running_group is not None else None
         branch.__dict__.pop("_completed_view", None)
         branch.scheduler = Scheduler(branch._nx_graph)
         running = self.current_task_context
@@ -540,13 +547,26 @@ class ExecutionContext:
         return f"ExecutionContext(session_id={self.session_id!r}, steps={self.steps}, status={self.status!r})"
 
 
+def _require_graph(graph: Any) -> None:
+    if not isinstance(graph, TaskGraph):
+        hint = " (pass wf.graph)" if isinstance(getattr(graph, "graph", None), TaskGraph) else ""
+        raise TypeError(f"ExecutionContext needs a TaskGraph, got {type(graph).__name__}{hint}")
+
+
 def resolve_start_node(graph: TaskGraph) -> str:
     """D4 start-node detection. Raises GraphCompilationError with upstream's messages."""
     candidates = graph.get_start_nodes()
+    # D4 keeps upstream's messages; the details a user needs go into the error's notes (shown in tracebacks).
     if not candidates:
-        raise GraphCompilationError("No start node specified and no nodes with no predecessors found.")
+        error = GraphCompilationError("No start node specified and no nodes with no predecessors found.")
+        error.add_note("The graph is empty." if len(graph) == 0
+                       else "Every node has a predecessor (a loop): pass the start node to execute().")
+        raise error
     if len(candidates) > 1:
-        raise GraphCompilationError("Multiple start nodes found, please specify one.")
+        shown = ", ".join(candidates[:10]) + (f" (+{len(candidates) - 10} more)" if len(candidates) > 10 else "")
+        error = GraphCompilationError("Multiple start nodes found, please specify one.")
+        error.add_note(f"Candidates: {shown}. Pass one to execute(), or connect the others.")
+        raise error
     return candidates[0]
 
 

@@ -83,9 +83,10 @@ def schedule_iteration(ctx: ExecutionContext, tctx: TaskExecutionContext, data: 
             f"next_iteration() needs a function task; '{tctx.task_id}' is {type(task).__name__}"
         )
     if data is not None and not task.accepts_iteration_data():
+        how = ("add a second parameter after the context, e.g. def f(ctx, data=None)" if task.inject_context
+               else "add 'data=None' to its signature")
         raise GraflowRuntimeError(
-            f"Task '{base}' passed data to next_iteration() but its function takes no 'data' parameter; "
-            f"add 'data=None' to its signature or use inject_context=True"
+            f"Task '{base}' passed data to next_iteration() but its function has no parameter to receive it; {how}"
         )
     # 32 random bits keep ids unique within a run; a system-entropy call per iteration would cost more
     # than the rest of the iteration.

@@ -6,6 +6,7 @@ copies, no serialization, no formatting unless a hook listens.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,7 @@ class WorkflowEngine:
             self._check_handlers(ctx)
         root = root and ctx.__dict__.get("workflow_events", True)
         if start_task_id is not None:
+            start_task_id = getattr(start_task_id, "task_id", start_task_id)  # a task object names its node
             if start_task_id not in ctx.graph:
                 raise self._unknown_node(ctx, start_task_id)
             ready = ctx.scheduler.ready
@@ -106,9 +108,12 @@ class WorkflowEngine:
         return GraflowRuntimeError(str(cause), cause=cause)
 
     @staticmethod
-    def _unknown_node(ctx: ExecutionContext, task_id: str) -> GraflowRuntimeError:
-        available = ", ".join(map(str, ctx.graph.nodes))
-        return GraflowRuntimeError(f"Node '{task_id}' not found in graph. Available nodes: {available}")
+    def _unknown_node(ctx: ExecutionContext, task_id: Any) -> GraflowRuntimeError:
+        nodes = [str(n) for n in ctx.graph.nodes]
+        available = ", ".join(nodes[:20]) + (f" ... ({len(nodes) - 20} more)" if len(nodes) > 20 else "")
+        close = difflib.get_close_matches(str(task_id), nodes, n=3)
+        hint = f". Did you mean: {', '.join(close)}?" if close else ""
+        return GraflowRuntimeError(f"Node '{task_id}' not found in graph. Available nodes: {available}{hint}")
 
     def _loop(self, ctx: ExecutionContext) -> Any:
         sched = ctx.scheduler
@@ -280,7 +285,10 @@ class WorkflowEngine:
             return
         if count > 0:
             raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
-        raise as_runtime_error(exc) from exc
+        error = as_runtime_error(exc)
+        if getattr(error, "task_id", None) is None:
+            error.task_id = task_id  # type: ignore[attr-defined]  # which task failed, for handlers of the error
+        raise error from exc
 
 
 def _hook_failed(listener: Any) -> None:

@@ -90,7 +90,7 @@ class ParallelGroup(Executable):
     ) -> ParallelGroup:
         """Choose the coordination backend, its config and the error policy. Returns self."""
         from graflow.coordination.coordinator import CoordinationBackend
-        from graflow.core.handlers.group_policy import canonicalize_group_policy
+        from graflow.core.handlers.group_policy import canonicalize_group_policy, resolve_group_policy
 
         config = dict(backend_config or {})
         if "redis_client" in config:
@@ -99,10 +99,27 @@ class ParallelGroup(Executable):
             redis_utils = importlib.import_module("graflow.utils.redis_utils")
             client = config.pop("redis_client")
             config = {**redis_utils.extract_redis_config(client), **config}
+        thread_count = config.get("thread_count")
+        if thread_count is not None and (isinstance(thread_count, bool) or not isinstance(thread_count, int)
+                                         or thread_count < 1):
+            raise ValueError(f"Group '{self.task_id}': thread_count must be an int >= 1, got {thread_count!r}")
+        canonical = canonicalize_group_policy(policy)
+        resolved = resolve_group_policy(canonical)  # fail here, not when the group first runs
+        min_success = getattr(resolved, "min_success", None)
+        if isinstance(min_success, int) and min_success > len(self.tasks):
+            raise ValueError(
+                f"Group '{self.task_id}' has {len(self.tasks)} members; "
+                f"AtLeastNGroupPolicy({min_success}) can never pass"
+            )
+        critical = getattr(resolved, "critical_task_ids", None)
+        if critical is not None:
+            unknown = [c for c in critical if c not in self._member_id_set()]
+            if unknown:
+                raise ValueError(f"Critical task ids not in group {self.task_id}: {unknown}")
         self._execution_config = {
             "backend": CoordinationBackend.parse(backend) if backend is not None else None,
             "backend_config": config,
-            "policy": canonicalize_group_policy(policy),
+            "policy": canonical,
         }
         return self
 

@@ -29,12 +29,19 @@ class RetryPolicy:
     jitter: bool = False
 
     def __post_init__(self) -> None:
+        for name in ("max_retries", "initial_interval", "backoff_factor", "max_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"RetryPolicy.{name} must be a number, got {value!r}")
+        if not isinstance(self.max_retries, int):
+            raise TypeError(f"RetryPolicy.max_retries must be an int, got {self.max_retries!r}")
         if self.max_retries < 0:
             raise ValueError(f"RetryPolicy.max_retries must be >= 0, got {self.max_retries}")
-        if self.initial_interval < 0 or self.max_interval < 0:
-            raise ValueError("RetryPolicy intervals must be >= 0")
-        if self.backoff_factor < 1:
-            raise ValueError(f"RetryPolicy.backoff_factor must be >= 1, got {self.backoff_factor}")
+        for name in ("initial_interval", "max_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"RetryPolicy.{name} must be >= 0, got {getattr(self, name)}")
+        if self.backoff_factor <= 0:
+            raise ValueError(f"RetryPolicy.backoff_factor must be > 0, got {self.backoff_factor}")
 
     def get_delay(self, retry_count: int) -> float:
         """Delay in seconds before the retry that follows ``retry_count`` earlier retries (0 for the first)."""

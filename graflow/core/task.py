@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from graflow.exceptions import DuplicateTaskError
+
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
     from graflow.core.retry import RetryPolicy
@@ -100,9 +102,14 @@ class Executable:
         return [self]
 
     def _register(self, wf: WorkflowContext) -> None:
+        graph = wf.graph
         for node in self._node_executables():
-            if node.task_id not in wf.graph or node._pending_registration:
-                wf.graph.add_node(node, node.task_id, skip_if_exists=True)
+            task_id = node.task_id
+            if task_id not in graph:
+                graph.add_node(node, task_id)
+            elif node._pending_registration and graph.nodes[task_id].get("task") is not node:
+                # G7: a different task under an id the graph already has would be dropped without a word
+                raise DuplicateTaskError(task_id)
             node._pending_registration = False
             if isinstance(node, ParallelGroup):
                 for member in node.tasks:
@@ -209,8 +216,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
-        if not callable(func):
-            raise TypeError(f"Task '{task_id}' needs a callable, got {type(func).__name__}")
+        _validate_task_options(task_id, func, max_cycles, max_retries, retry_policy)
         self.task_id = task_id
         self.func = func
         self.inject_context = inject_context
@@ -231,6 +237,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         self.__wrapped__ = func
         self._signature_cache: tuple[Any, ...] | None = None
         self._fast: bool | None = None  # engine fast path: a plain call with no arguments (decided on first run)
+        self._is_async = inspect.iscoroutinefunction(func)  # `async def` tasks are awaited to completion
         if register_to_context:
             _register_new(self)
 
@@ -274,7 +281,8 @@ class TaskWrapper(Executable, Generic[P, R]):
     def _compute_fast(self) -> bool:
         """Whether the engine may call ``func()`` directly: nothing to inject, resolve, bind or pass."""
         fast = not (
-            self.inject_context or self.inject_llm_client or self.inject_llm_agent or self._bound_kwargs
+            self._is_async
+            or self.inject_context or self.inject_llm_client or self.inject_llm_agent or self._bound_kwargs
             or self._iteration_data is not _MISSING or (self.resolve_keyword_args and self._signature()[0])
         )
         self._fast = fast
@@ -369,9 +377,14 @@ class TaskWrapper(Executable, Generic[P, R]):
             call_kwargs[self._llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
         if self.inject_llm_agent:
             params = list(inspect.signature(self.func).parameters.values())
-            call_kwargs[self._llm_param(params, "llm_agent", "LLMAgent", "agent")] = tctx.get_llm_agent(
-                self.inject_llm_agent
-            )
+            try:
+                agent = tctx.get_llm_agent(self.inject_llm_agent)
+            except KeyError:
+                raise RuntimeError(
+                    f"Task '{self.task_id}' requires LLMAgent '{self.inject_llm_agent}', which is not registered; "
+                    f"register it with wf.register_llm_agent('{self.inject_llm_agent}', agent)"
+                ) from None
+            call_kwargs[self._llm_param(params, "llm_agent", "LLMAgent", "agent")] = agent
         if kwargs:
             call_kwargs.update(kwargs)
         func: Callable[..., Any] = self.func
@@ -379,11 +392,16 @@ class TaskWrapper(Executable, Generic[P, R]):
             data = _MISSING  # an iteration without data of a task that takes none
         if self.inject_context:
             if data is not _MISSING and not args:
-                return func(tctx, data, **call_kwargs)
-            return func(tctx, *args, **call_kwargs)
-        if data is not _MISSING and "data" not in call_kwargs:
-            call_kwargs["data"] = data
-        return func(*args, **call_kwargs)
+                result = func(tctx, data, **call_kwargs)
+            else:
+                result = func(tctx, *args, **call_kwargs)
+        else:
+            if data is not _MISSING and "data" not in call_kwargs:
+                call_kwargs["data"] = data
+            result = func(*args, **call_kwargs)
+        if self._is_async:
+            return run_coroutine(result)
+        return result
 
     def __reduce__(self) -> tuple[Any, ...]:
         state = self.__getstate__()
@@ -425,6 +443,41 @@ def _analyse_signature(
         accepts_data = "data" in names or var_kw
         data_param = "data"
     return resolvable, var_kw, accepts_data, names, data_param
+
+
+def run_coroutine(coroutine: Any) -> Any:
+    """Run an ``async def`` task's coroutine to completion and return its value.
+
+    The engine is synchronous: a coroutine runs on a fresh event loop, or on a helper thread's loop when this
+    thread already runs one (``wf.execute()`` called from async code).
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graflow-async") as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _validate_task_options(
+    task_id: Any, func: Any, max_cycles: Any, max_retries: Any, retry_policy: Any
+) -> None:
+    """Reject options that could only fail later, naming the task and the option."""
+    if not isinstance(task_id, str) or not task_id:
+        raise TypeError(f"A task id must be a non-empty string, got {task_id!r}")
+    if not callable(func):
+        raise TypeError(f"Task '{task_id}' needs a callable, got {type(func).__name__}")
+    if isinstance(func, type):
+        raise TypeError(f"Task '{task_id}': @task decorates functions, not classes ({func.__name__})")
+    for name, value in (("max_cycles", max_cycles), ("max_retries", max_retries)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"Task '{task_id}': {name} must be an int >= 0, got {value!r}")
+    if retry_policy is not None and not hasattr(retry_policy, "max_retries"):
+        raise TypeError(f"Task '{task_id}': retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}")
 
 
 def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:
@@ -497,13 +550,21 @@ def chain(*tasks: Executable) -> SequentialTask:
     """``chain(a, b, c)`` is ``a >> b >> c``. Needs at least one task."""
     if not tasks:
         raise ValueError("chain() needs at least one task")
+    _require_executables("chain", tasks)
     return SequentialTask(list(tasks))
+
+
+def _require_executables(what: str, items: Sequence[Any]) -> None:
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, Executable):
+            raise TypeError(f"{what}() takes tasks; argument {position} is {type(item).__name__}: {item!r}")
 
 
 def parallel(*tasks: Executable) -> ParallelGroup:
     """``parallel(a, b, c)`` is ``a | b | c``. Needs at least two tasks."""
     if len(tasks) < 2:
         raise ValueError("parallel() needs at least two tasks")
+    _require_executables("parallel", tasks)
     return ParallelGroup(list(tasks))
 
 

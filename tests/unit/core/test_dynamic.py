@@ -197,7 +197,7 @@ def test_iterating_a_task_that_takes_no_data_fails_clearly() -> None:
         def loop(ctx) -> None:
             ctx.next_iteration({"x": 1})
 
-        with pytest.raises(GraflowRuntimeError, match="takes no 'data' parameter"):
+        with pytest.raises(GraflowRuntimeError, match="has no parameter to receive it; add a second parameter"):
             wf.execute()
 
 
