@@ -1,0 +1,139 @@
+"""Build the execution context a worker runs a task record in.
+
+The context is an ordinary :class:`~graflow.core.context.ExecutionContext`: same engine, same handlers, but its
+channel is the Redis channel of the producer's session, so results land where the producer reads them. The graph
+comes from the content-addressed :class:`~graflow.coordination.graph_store.GraphStore`; workers keep recently used
+graph objects in memory because unpickling a large graph per task would dominate the cost of small tasks. Sharing a
+graph object between tasks is safe: a run copies its graph before its first change (D2).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from graflow import defaults
+from graflow.exceptions import GraflowRuntimeError
+
+if TYPE_CHECKING:
+    from graflow.coordination.graph_store import GraphStore
+    from graflow.coordination.records import SerializedTaskRecord
+    from graflow.core.context import ExecutionContext
+    from graflow.core.graph import TaskGraph
+    from graflow.core.task import Executable
+
+#: How many graph objects a worker keeps.
+GRAPH_OBJECT_CACHE_SIZE = 32
+#: How often a worker refreshes the TTL of a graph it keeps using, in seconds.
+GRAPH_TOUCH_INTERVAL = 300.0
+
+
+class GraphCache:
+    """An LRU of graph objects per graph hash, in front of a :class:`GraphStore`."""
+
+    def __init__(self, size: int = GRAPH_OBJECT_CACHE_SIZE) -> None:
+        self.size = size
+        self._graphs: OrderedDict[tuple[int, str], tuple[TaskGraph, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, graph_store: GraphStore, graph_hash: str) -> TaskGraph:
+        """The graph stored under ``graph_hash`` (raises ``GraphNotFoundError`` when Redis has none)."""
+        key = (id(graph_store), graph_hash)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._graphs.get(key)
+            if hit is not None:
+                self._graphs.move_to_end(key)
+        if hit is not None:
+            graph, touched = hit
+            if now - touched > GRAPH_TOUCH_INTERVAL:
+                graph_store.touch(graph_hash)  # keep the blob alive while a run still uses it (D26)
+                with self._lock:
+                    self._graphs[key] = (graph, now)
+            return graph
+        loaded: TaskGraph = graph_store.load(graph_hash)
+        graph = loaded
+        with self._lock:
+            self._graphs[key] = (graph, now)
+            while len(self._graphs) > self.size:
+                self._graphs.popitem(last=False)
+        return graph
+
+    def clear(self) -> None:
+        """Forget every cached graph."""
+        with self._lock:
+            self._graphs.clear()
+
+
+_default_cache = GraphCache()
+
+
+class ExecutionContextFactory:
+    """Creates worker-side contexts from task records (upstream name and signature)."""
+
+    @staticmethod
+    def create_from_record(
+        record: SerializedTaskRecord,
+        graph_store: GraphStore,
+        *,
+        tracer: Any = None,
+        handlers: dict[str, Any] | None = None,
+        hooks: list[Any] | None = None,
+        graph_cache: GraphCache | None = None,
+        result_ttl: float | None = defaults.RESULT_TTL_SECONDS,
+        fence: tuple[str, str, str, str] | None = None,
+    ) -> tuple[ExecutionContext, Executable]:
+        """A context for ``record`` and the task to run in it.
+
+        Args:
+            record: The verified task record.
+            graph_store: Store holding the record's graph; its Redis client and prefix also serve the channel.
+            tracer: The worker's tracer (default: the no-op tracer).
+            handlers: Task handlers by name (D15), merged into the run's registry.
+            hooks: Extra engine hooks.
+            graph_cache: Cache of graph objects (default: one per process).
+            result_ttl: Lifetime in seconds of channel keys the task writes (D26); None keeps them.
+            fence: ``(stream_key, group, entry_id, consumer)`` of the delivery: the channel then refuses writes
+                once the delivery lost its lease (:class:`~graflow.worker.fenced_channel.FencedRedisChannel`).
+
+        Raises:
+            GraphNotFoundError: The graph blob is missing (never stored, or expired).
+            BadSignatureError: The graph blob's signature does not verify.
+            GraflowRuntimeError: The task is not a node of the graph.
+        """
+        from graflow.core.context import ExecutionContext
+
+        graph = (graph_cache or _default_cache).load(graph_store, record.graph_hash)
+        if record.task_id not in graph:
+            raise GraflowRuntimeError(
+                f"Task '{record.task_id}' is not a node of graph {record.graph_hash[:12]}; the producer and the "
+                "record disagree"
+            )
+        config: dict[str, Any] = {"redis_client": graph_store.redis, "key_prefix": graph_store.key_prefix}
+        if result_ttl is not None:
+            config["default_ttl"] = result_ttl
+        channel = None
+        if fence is not None:
+            from graflow.worker.fenced_channel import FencedRedisChannel
+
+            channel = FencedRedisChannel(record.session_id, fence=fence, **config)
+        ctx = ExecutionContext(
+            graph,
+            start_node=record.task_id,
+            channel_backend="redis",
+            config=config,
+            session_id=record.session_id,
+            trace_id=record.trace_id,
+            tracer=tracer,
+            workflow_name=record.workflow_name,
+            handlers=handlers,
+            hooks=hooks,
+            channel=channel,
+        )
+        ctx.graph_hash = record.graph_hash
+        return ctx, graph.get_node(record.task_id)
+
+
+__all__ = ["GRAPH_OBJECT_CACHE_SIZE", "ExecutionContextFactory", "GraphCache"]
