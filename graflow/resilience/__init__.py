@@ -1,1 +1,0 @@
-"""resilience package."""
