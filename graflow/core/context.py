@@ -100,7 +100,7 @@ class ExecutionContext:
         self.hooks = HookSet([self.tracer, *(hooks or [])])
         self._task_stack: list[TaskExecutionContext] = []
         self._scheduled_in_run: set[str] = set()
-        self._initial_nodes: frozenset[str] = frozenset(graph.nodes)
+        self._initial_graph = graph  # D1: "existing" means a node of the graph as the run started (copy on write)
         # Whether this context's runs emit workflow start/end events. A worker running one task of a producer's
         # run turns this off: the run is the producer's, not the task's.
         self.workflow_events = True
@@ -493,6 +493,9 @@ class ExecutionContext:
             state["_config"] = redis_utils.ensure_redis_connection_params(
                 {**self._config, "redis_client": self._redis_client}
             )
+        initial = self._initial_graph
+        if not isinstance(initial, frozenset):  # keep the ids, not a second copy of the graph
+            state["_initial_graph"] = frozenset(initial.nodes)
         state["_scheduler_state"] = self.scheduler.get_state()
         state.pop("scheduler", None)
         channel = state.pop("channel")

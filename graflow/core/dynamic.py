@@ -40,7 +40,7 @@ def ensure_node(ctx: ExecutionContext, executable: Executable) -> str:
 
 def is_known(ctx: ExecutionContext, task_id: str) -> bool:
     """D1: a node of the graph when this run started, or already scheduled in this run."""
-    return task_id in ctx._initial_nodes or task_id in ctx._scheduled_in_run
+    return task_id in ctx._initial_graph or task_id in ctx._scheduled_in_run
 
 
 def schedule_dynamic(

@@ -133,6 +133,9 @@ class ExecutionContextFactory:
             channel=channel,
         )
         ctx.graph_hash = record.graph_hash
+        # A group member is one task of the producer's run: the run's start and end are the producer's to report.
+        # A whole workflow submitted to the workers is a run of its own.
+        ctx.workflow_events = record.group_id is None
         return ctx, graph.get_node(record.task_id)
 
 
