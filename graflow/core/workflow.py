@@ -68,6 +68,11 @@ class WorkflowContext:
         return f"ParallelGroup_{self._group_counter}"
 
     # -- registries -------------------------------------------------------------------------------------------------
+    @property
+    def handlers(self) -> dict[str, Any]:
+        """The task handlers registered on this workflow, by name (a copy)."""
+        return dict(self._handlers)
+
     def register_handler(self, name: str, handler: Any) -> None:
         """Run tasks declared with ``@task(handler=name)`` through ``handler`` (D15)."""
         self._handlers[name] = handler

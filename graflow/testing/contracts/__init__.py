@@ -9,7 +9,11 @@ from __future__ import annotations
 import pytest
 
 # Name each suite module: the package itself is already being imported here.
-pytest.register_assert_rewrite("graflow.testing.contracts.channel", "graflow.testing.contracts.checkpoint_store")
+pytest.register_assert_rewrite(
+    "graflow.testing.contracts.channel",
+    "graflow.testing.contracts.checkpoint_store",
+    "graflow.testing.contracts.queue",
+)
 
 from graflow.testing.contracts.channel import ChannelContract  # noqa: E402 - must follow the rewrite registration
 
