@@ -11,10 +11,8 @@ from collections.abc import Sequence
 #: Subcommand modules, in the order ``--help`` lists them. A module that fails to import (a missing optional
 #: extra) is listed with the install hint instead of breaking the whole command.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "graflow.cli.run",
     "graflow.cli.worker",
     "graflow.cli.checkpoints",
-    "graflow.cli.validate",
 )
 
 
