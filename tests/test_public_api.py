@@ -51,7 +51,27 @@ CORE_PATHS: list[tuple[str, list[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("module", "names"), CORE_PATHS, ids=[m for m, _ in CORE_PATHS])
+# Paths that need an optional extra (installed by `make test`: the dev extra includes every feature extra).
+EXTRA_PATHS: list[tuple[str, list[str]]] = [
+    ("graflow.core.checkpoint", ["CheckpointManager", "CheckpointMetadata"]),
+    ("graflow.coordination.redis_coordinator", ["RedisCoordinator", "record_task_completion"]),
+    ("graflow.coordination.graph_store", ["GraphStore"]),
+    ("graflow.coordination.records", ["SerializedTaskRecord"]),
+    ("graflow.queue.distributed", ["DistributedTaskQueue"]),
+    ("graflow.queue.redis", ["RedisTaskQueue"]),
+    ("graflow.queue.factory", ["QueueBackend"]),
+    ("graflow.channels.factory", ["ChannelBackend"]),
+    ("graflow.channels.redis_channel", ["RedisChannel"]),
+    ("graflow.worker.worker", ["TaskWorker"]),
+    ("graflow.worker.context_factory", ["ExecutionContextFactory"]),
+    ("graflow.worker.main", ["main"]),
+    ("graflow.utils.redis_utils", ["extract_redis_config", "create_redis_client", "ensure_redis_connection_params"]),
+    ("graflow.trace.langfuse", ["LangFuseTracer"]),
+    ("graflow.trace", ["LangFuseTracer"]),
+]
+
+
+@pytest.mark.parametrize(("module", "names"), CORE_PATHS + EXTRA_PATHS, ids=[m for m, _ in CORE_PATHS + EXTRA_PATHS])
 def test_upstream_import_path(module: str, names: list[str]) -> None:
     mod = importlib.import_module(module)
     missing = [n for n in names if not hasattr(mod, n)]
