@@ -39,3 +39,14 @@ LOCAL_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.py") if p.name != "showcase.
 def test_local_example_runs(path: Path) -> None:
     proc = _run(path)
     assert proc.returncode == 0, f"{path.name} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+@pytest.mark.parametrize("worker_processes", ["0", "2"], ids=["in-process-workers", "worker-processes"])
+def test_distributed_example_runs_against_redis(redis_url: str, worker_processes: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GRAFLOW_REDIS_URL": redis_url}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "distributed_workflow.py"), "--worker-processes", worker_processes],
+        capture_output=True, text=True, timeout=300, env=env, cwd=EXAMPLES,
+    )
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
+    assert "Total aggregated: 3300 records" in proc.stdout
