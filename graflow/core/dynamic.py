@@ -94,6 +94,7 @@ def schedule_iteration(ctx: ExecutionContext, tctx: TaskExecutionContext, data: 
     clone = task._copy(iteration_id, register=False)
     clone._base_id = base
     clone._iteration_data = data
+    clone._fast = False  # iteration data is passed to the function: never the plain-call fast path
     # An iteration node is always new (D1): add it and queue it without the general next_task checks.
     graph = ctx._graph if ctx._owns_graph else ctx._own_graph()
     with ctx._graph_lock:

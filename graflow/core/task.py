@@ -251,7 +251,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         return f"TaskWrapper({self.task_id!r})"
 
     # -- signature analysis (cached: computed once per wrapper, not per call) ---------------------------------------
-    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None]:
+    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]:
         """(resolvable params [(name, has_default)], accepts **kwargs, accepts 'data', all param names)."""
         cached = self._signature_cache
         if cached is None:
@@ -358,11 +358,8 @@ class TaskWrapper(Executable, Generic[P, R]):
     ) -> Any:
         """Call the function for one attempt: resolve keywords (D11), inject, pass iteration data (D8)."""
         signature = self._signature_cache or self._signature()
-        resolvable = signature[0]
         data = self._iteration_data
-        if data is not _MISSING and signature[4] is not None:
-            # the parameter that receives the iteration data is not filled from the channel (D8)
-            resolvable = tuple(p for p in resolvable if p[0] != signature[4])
+        resolvable = signature[0] if data is _MISSING else signature[5]
         call_kwargs: dict[str, Any]
         if resolvable and self.resolve_keyword_args:
             call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
@@ -412,7 +409,7 @@ class TaskWrapper(Executable, Generic[P, R]):
 @functools.lru_cache(maxsize=4096)
 def _analyse_signature(
     func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
-) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None]:
+) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]:
     """Parameters of ``func`` that keyword resolution fills (cached per function: many tasks share one)."""
     try:
         params = list(inspect.signature(func).parameters.values())
@@ -442,7 +439,9 @@ def _analyse_signature(
     else:  # D8: as the keyword argument ``data``
         accepts_data = "data" in names or var_kw
         data_param = "data"
-    return resolvable, var_kw, accepts_data, names, data_param
+    # what resolution fills when an iteration passes data: everything but the parameter that receives it (D8)
+    without_data = tuple(p for p in resolvable if p[0] != data_param)
+    return resolvable, var_kw, accepts_data, names, data_param, without_data
 
 
 def run_coroutine(coroutine: Any) -> Any:
