@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: What the engine needs to know of a task function's parameters (see ``_analyse_signature``).
+_Signature = tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]
+
+
 class _Missing:
     """The "no value" marker; a singleton that survives pickling (tasks travel in checkpoints and to workers)."""
 
@@ -251,8 +255,9 @@ class TaskWrapper(Executable, Generic[P, R]):
         return f"TaskWrapper({self.task_id!r})"
 
     # -- signature analysis (cached: computed once per wrapper, not per call) ---------------------------------------
-    def _signature(self) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]:
-        """(resolvable params [(name, has_default)], accepts **kwargs, accepts 'data', all param names)."""
+    def _signature(self) -> _Signature:
+        """(resolvable params [(name, has_default)], accepts **kwargs, accepts iteration data, all param names,
+        the parameter iteration data binds to, resolvable params without it)."""
         cached = self._signature_cache
         if cached is None:
             args = (self.func, self.inject_context, self.inject_llm_client, bool(self.inject_llm_agent))
@@ -409,7 +414,7 @@ class TaskWrapper(Executable, Generic[P, R]):
 @functools.lru_cache(maxsize=4096)
 def _analyse_signature(
     func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
-) -> tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]:
+) -> _Signature:
     """Parameters of ``func`` that keyword resolution fills (cached per function: many tasks share one)."""
     try:
         params = list(inspect.signature(func).parameters.values())
