@@ -86,8 +86,13 @@ def main() -> None:
     print(draw_mermaid(wf.graph.nx_graph(), title="order_pipeline"))
     result, ctx = wf.execute(ret_context=True)
     print("== What ran, in order ==")
-    for step, task_id in enumerate(ctx.completed_tasks, 1):
-        print(f"{step:2d}. {task_id}")
+    for step, task_id in enumerate(ctx.execution_log, 1):
+        node = ctx.graph.get_node(task_id)
+        if getattr(node, "is_parallel_group", False):  # a group stands for its members, which ran side by side
+            members = ", ".join(member.task_id for member in node.tasks)
+            print(f"{step:2d}. {task_id} (in parallel: {members})")
+        else:
+            print(f"{step:2d}. {task_id}")
     print()
     print("== Results ==")
     print(f"status:            {ctx.status}")

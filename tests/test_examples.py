@@ -26,6 +26,7 @@ def test_showcase_prints_graph_order_and_results() -> None:
     assert "=== Workflow 'order_pipeline' Information ===" in out
     assert "╔═════════╗" in out and "graph TD;" in out
     assert "status:            completed" in out
+    assert " 2. analyse (in parallel: total_revenue, units_per_sku, exchange_rate)" in out
     assert "'revenue_usd': 415.25" in out
     assert "approved after 3 rounds" in out
     assert "exchange rate:     1.1 after 3 attempts [0, 1, 2]" in out
