@@ -109,7 +109,7 @@ class _Metrics:
 
     def __init__(self, registry: Any) -> None:
         r = registry
-        # The per-task trio is on the engine's hot path: plain per-thread tables rendered at scrape time, unless
+        # The per-task trio is on the engine's hot path: plain Python buffers folded at scrape time, unless
         # forked processes must share values through files (then prometheus-client's metrics, slower but shared).
         from graflow.observability.task_series import TaskSeries  # needs prometheus-client, checked above
 
@@ -177,6 +177,8 @@ class PrometheusCollector:
         self.registry = registry if registry is not None else prometheus_client.REGISTRY
         self._m = _metrics_for(self.registry)
         self._series = self._m.series
+        #: The fast path for MetricsHook's task events (single-process mode only; see TaskEventRecorder).
+        self.task_events = self._series
         # Label lookups take a lock inside prometheus-client; cache the children (multi-process mode).
         self._task_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._in_flight_children: dict[str, Any] = {}
