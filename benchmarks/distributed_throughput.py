@@ -5,9 +5,14 @@ script prints one JSON line per measurement:
 
 * ``throughput``: N trivial tasks as one parallel group on the Redis backend (graflow, both versions, same code:
   the API is compatible), or N ``apply_async`` calls gathered with their results (Celery, ``acks_late``). Reports
-  tasks/s from dispatch to the last result.
+  tasks/s from dispatch to the last result, and the CPU time per task of the producer, of the workers together
+  and of Redis (``cpu_us_per_task``): on a small machine their sum bounds the throughput (cores / CPU per task).
 * ``latency``: at low load, one small group (or one Celery task) at a time; enqueue→start is the time from the
   producer dispatching to the task's first line. Reports p50/p95 in ms.
+
+Every line says whether the system's interpreter has ``hiredis`` (redis-py's C reply parser, which redis-py uses
+when installed). By default the script starts its own ``redis-server`` on a free loopback port, so other clients
+of a shared Redis do not skew the figures; ``--redis-url`` uses an existing one.
 
     python benchmarks/distributed_throughput.py                       # graflow only, 2,000 and 20,000 tasks
     python benchmarks/distributed_throughput.py --systems graflow,graflow-0.2.0,celery \\
@@ -21,6 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +39,15 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+
+
+def _hiredis() -> bool:
+    """Whether redis-py in this interpreter parses replies with hiredis."""
+    try:
+        from redis.utils import HIREDIS_AVAILABLE
+    except ImportError:
+        return False
+    return bool(HIREDIS_AVAILABLE)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,9 +102,11 @@ def drive_graflow(args: argparse.Namespace) -> dict[str, Any]:
         return began, result, time.perf_counter() - t0, ctx
 
     if args.mode == "throughput":
+        cpu = time.process_time()
         _, result, elapsed, _ = run_group(args.tasks, "throughput")
+        cpu = time.process_time() - cpu
         done = len(result) if isinstance(result, dict) else None
-        return {"tasks": args.tasks, "seconds": elapsed, "completed": done}
+        return {"tasks": args.tasks, "seconds": elapsed, "completed": done, "cpu": cpu, "hiredis": _hiredis()}
     latencies = []
     for i in range(args.tasks):
         began, _, _, _ = run_group(2, f"latency{i}")
@@ -116,11 +134,13 @@ def drive_celery(args: argparse.Namespace) -> dict[str, Any]:
     from graflow_bench_tasks import started  # type: ignore[import-not-found]
 
     if args.mode == "throughput":
+        cpu = time.process_time()
         t0 = time.perf_counter()
         results = [started.apply_async() for _ in range(args.tasks)]
         for r in results:
             r.get(timeout=600)
-        return {"tasks": args.tasks, "seconds": time.perf_counter() - t0, "completed": len(results)}
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
+        return {"tasks": args.tasks, "seconds": seconds, "completed": len(results), "cpu": cpu, "hiredis": _hiredis()}
     latencies = []
     for _ in range(args.tasks):
         began = time.time()
@@ -217,6 +237,56 @@ def run_driver(
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (0.0 where /proc is unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu(redis_url: str) -> float:
+    """CPU seconds the Redis server has used."""
+    import redis
+
+    info = redis.Redis.from_url(redis_url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+class PrivateRedis:
+    """A throwaway ``redis-server`` on a free loopback port (no persistence)."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        import redis
+
+        deadline = time.monotonic() + 30
+        while True:  # until it answers, bounded by a deadline
+            try:
+                if redis.Redis(port=self.port, socket_connect_timeout=1).ping():
+                    return
+            except redis.RedisError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(30)
+
+
 def cleanup(redis_url: str, prefix: str) -> None:
     import redis
 
@@ -235,7 +305,10 @@ def measure(system: str, python: str, args: argparse.Namespace, celery_dir: str)
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
         workers = start_workers(system, python, args, prefix, celery_dir)
         try:
+            workers_cpu, server_cpu = sum(process_cpu(p.pid) for p in workers), redis_cpu(args.redis_url)
             out = run_driver(system, python, args, prefix, "throughput", tasks, celery_dir)
+            workers_cpu = sum(process_cpu(p.pid) for p in workers) - workers_cpu
+            server_cpu = redis_cpu(args.redis_url) - server_cpu
             line: dict[str, Any] = {
                 "benchmark": "distributed_throughput",
                 "system": system,
@@ -250,6 +323,12 @@ def measure(system: str, python: str, args: argparse.Namespace, celery_dir: str)
                     seconds=round(out["seconds"], 3),
                     tasks_per_s=round(tasks / out["seconds"], 1),
                     completed=out["completed"],
+                    cpu_us_per_task={
+                        "producer": round(out["cpu"] / tasks * 1e6, 1),
+                        "workers": round(workers_cpu / tasks * 1e6, 1),
+                        "redis": round(server_cpu / tasks * 1e6, 1),
+                    },
+                    hiredis=out["hiredis"],
                 )
             print(json.dumps(line), flush=True)
             if tasks == args.tasks[0]:
@@ -282,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("throughput", "latency"), default="throughput")
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--celery-dir", default="")
-    parser.add_argument("--redis-url", default=os.environ.get("GRAFLOW_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("GRAFLOW_BENCH_REDIS_URL"),
+        help="Redis to use (default: a private redis-server started for the run)",
+    )
     parser.add_argument("--tasks", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--systems", default="graflow")
     parser.add_argument("--workers", type=int, default=2)
@@ -299,10 +382,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     pythons = {"graflow": sys.executable, "graflow-0.2.0": args.ref_python, "celery": args.celery_python}
-    with tempfile.TemporaryDirectory() as celery_dir:
-        (Path(celery_dir) / "graflow_bench_tasks.py").write_text(CELERY_APP.format(url=args.redis_url))
-        for system in args.systems.split(","):
-            measure(system, pythons[system], args, celery_dir)
+    server = PrivateRedis() if args.redis_url is None else None
+    if server is not None:
+        args.redis_url = server.url
+    try:
+        with tempfile.TemporaryDirectory() as celery_dir:
+            (Path(celery_dir) / "graflow_bench_tasks.py").write_text(CELERY_APP.format(url=args.redis_url))
+            for system in args.systems.split(","):
+                measure(system, pythons[system], args, celery_dir)
+    finally:
+        if server is not None:
+            server.stop()
     return 0
 
 

@@ -61,6 +61,7 @@ FRAME_PREFIXES: Final = (SIGNED_MAGIC[:3], UNSIGNED_MAGIC[:3])  # any version of
 LOCK_LEASE_SECONDS: Final = 60.0  # a crashed holder's lock frees itself after this long
 LOCK_POLL_INTERVAL: Final = 0.01  # redis-py's Lock polls while it waits
 SCAN_BATCH: Final = 500
+MGET_BATCH: Final = 1000  # keys per MGET in get_many
 _INT_RE: Final = re.compile(r"-?[0-9]+")
 _TUPLE_TAG: Final = "__tuple__"
 _DICT_TAG: Final = "__dict__"
@@ -317,6 +318,23 @@ class RedisChannel(Channel):
                 return default
             return [self._decode(item, key, None) for item in items]
         raise TypeError(f"Key '{key}' of channel '{self.name}' holds a Redis type that is neither string nor list")
+
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """Values of several keys, ``MGET_BATCH`` per round trip; a missing key maps to None.
+
+        A key that ``MGET`` cannot read as a string (missing, or a list written by ``append``) is read by
+        :meth:`get`, so every key comes back as ``get`` would return it.
+
+        Raises:
+            BadSignatureError: A stored frame failed verification; nothing was unpickled.
+        """
+        out: dict[str, Any] = {}
+        for start in range(0, len(keys), MGET_BATCH):
+            batch = keys[start : start + MGET_BATCH]
+            raw = self._redis.mget([self._base + key for key in batch])
+            for key, data in zip(batch, raw, strict=True):
+                out[key] = self.get(key) if data is None else self._decode(data, key, None)
+        return out
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; return whether it existed."""

@@ -25,8 +25,9 @@ from graflow.queue import scripts
 logger = logging.getLogger(__name__)
 
 #: The longest single BLPOP; after it the waiter re-reads the completion count, which also covers a wake token lost
-#: by a Redis restart without persistence. A missed wake-up costs at most this long, a normal one nothing.
-BARRIER_RECHECK_SECONDS = 5.0
+#: by a Redis restart without persistence. A missed wake-up costs at most this long, a normal one nothing. It stays
+#: below redis-py's default socket timeout (5 s in redis-py 8), which would otherwise cut every idle wait.
+BARRIER_RECHECK_SECONDS = 2.0
 #: How often a waiter with no timeout logs which members it is still waiting for.
 BARRIER_PROGRESS_LOG_SECONDS = 60.0
 #: How long to wait for Redis to come back while waiting on a barrier before giving up.
@@ -59,6 +60,16 @@ def completion_keys(key_prefix: str, barrier_id: str) -> list[str]:
         f"{key_prefix}:barrier:{barrier_id}:expected",
         f"{key_prefix}:barrier:{barrier_id}:done",
     ]
+
+
+#: Ends the id of a barrier whose group no task triggered: its members need not read the barrier's metadata.
+UNFED_SUFFIX = ":unfed"
+
+
+def fed_by_triggers(barrier_id: str) -> bool:
+    """Whether members of ``barrier_id`` may have triggering tasks in the barrier's metadata (False only for ids the
+    coordinator marked with :data:`UNFED_SUFFIX`; ids from other producers are read as fed)."""
+    return not barrier_id.endswith(UNFED_SUFFIX)
 
 
 def meta_key(key_prefix: str, barrier_id: str) -> str:
@@ -151,6 +162,12 @@ class GroupBarrier:
         self.ttl = ttl
         self.completions_key, self.expected_key, self.wake_key = completion_keys(key_prefix, barrier_id)
         self.meta_key = meta_key(key_prefix, barrier_id)
+        # A blocking read must end before the client's socket timeout, or it fails as a lost connection.
+        socket_timeout = getattr(redis_client, "connection_pool", None)
+        socket_timeout = getattr(socket_timeout, "connection_kwargs", {}).get("socket_timeout")
+        self._longest_block = BARRIER_RECHECK_SECONDS
+        if isinstance(socket_timeout, (int, float)) and socket_timeout > 0:
+            self._longest_block = min(BARRIER_RECHECK_SECONDS, socket_timeout * 0.8)
 
     def arm(self, expected: int, meta: dict[str, Any] | None = None) -> None:
         """Expect ``expected`` distinct member completions; ``meta`` is readable by the workers (:func:`read_meta`)."""
@@ -170,11 +187,16 @@ class GroupBarrier:
     def completions(self) -> dict[str, dict[str, Any]]:
         """Member id → completion record."""
         raw = self.redis.hgetall(self.completions_key)
-        out: dict[str, dict[str, Any]] = {}
-        for k, v in raw.items():
-            key = k.decode() if isinstance(k, bytes) else k
-            out[key] = json.loads(v)
-        return out
+        keys = [k.decode() if isinstance(k, bytes) else k for k in raw]
+        values = [v.decode() if isinstance(v, bytes) else v for v in raw.values()]
+        try:
+            # One parse of a JSON array instead of one json.loads per member: a group may have many thousands.
+            parsed = json.loads("[" + ",".join(values) + "]")
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, list) or len(parsed) != len(values):
+            parsed = [json.loads(v) for v in values]  # a record that breaks the array (cannot happen when valid)
+        return dict(zip(keys, parsed, strict=True))
 
     def wait(self, member_ids: list[str], timeout: float | None = None) -> dict[str, dict[str, Any]]:
         """Block until every member completed; return the completions.
@@ -197,7 +219,7 @@ class GroupBarrier:
                 remaining = BARRIER_RECHECK_SECONDS if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
                     break
-                wait = max(0.01, min(remaining, BARRIER_RECHECK_SECONDS))
+                wait = max(0.01, min(remaining, self._longest_block))
                 # BLPOP takes whole or fractional seconds (Redis >= 6); the token is consumed by the only waiter.
                 self.redis.blpop([self.wake_key], timeout=wait)
                 backoff = 0.05
@@ -230,6 +252,8 @@ class GroupBarrier:
 
 __all__ = [
     "BARRIER_RECHECK_SECONDS",
+    "UNFED_SUFFIX",
+    "fed_by_triggers",
     "BarrierTimeoutError",
     "GroupBarrier",
     "completion_json",

@@ -22,13 +22,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from graflow import defaults
-from graflow.coordination.barrier import GroupBarrier, record_completion
+from graflow.coordination.barrier import UNFED_SUFFIX, GroupBarrier, record_completion
 from graflow.coordination.coordinator import TaskCoordinator
 from graflow.coordination.records import SerializedTaskRecord
 from graflow.core.handler import TaskResult
 from graflow.exceptions import ConfigError, GraflowRuntimeError
 from graflow.queue.distributed import DistributedTaskQueue
 from graflow.utils.redis_utils import create_redis_client
+from graflow.worker.context_factory import gc_paused
 from graflow.worker.handler_registry import publish_handlers
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: Records sent to Redis per round trip when a group is dispatched.
 DISPATCH_CHUNK = 1000
-#: Member results read per round trip after the group.
-RESULT_READ_BATCH = 1000
 #: Default of ``backend_config["barrier_timeout"]``: None waits for every member. Nothing is lost meanwhile (D19):
 #: a dead worker's member is reclaimed after its lease, and a member that is dead-lettered (too many deliveries,
 #: bad signature, missing graph) fails the group at once with its reason.
@@ -119,24 +118,46 @@ class RedisCoordinator(TaskCoordinator):
             BarrierTimeoutError: ``barrier_timeout`` passed before every member completed.
         """
         ctx = execution_context
+        # Pickling the graph, building thousands of records and then of results allocate many objects at once:
+        # the cyclic collector is paused for those steps (not for the wait, which may be long).
+        with gc_paused():
+            barrier, bridge = self._dispatch(group_id, tasks, ctx)
+        member_ids = [t.task_id for t in tasks]
+        completions = barrier.wait(member_ids, self.barrier_timeout)
+        with gc_paused():
+            results = self._collect(member_ids, completions, bridge.channel if bridge is not None else ctx.channel)
+        barrier.cleanup()
+        if bridge is not None:
+            bridge.pull(ctx.channel)
+        return results
+
+    def _dispatch(
+        self, group_id: str, tasks: Sequence[Executable], ctx: ExecutionContext
+    ) -> tuple[GroupBarrier, _ChannelBridge | None]:
         queue = self.task_queue
         member_ids = [t.task_id for t in tasks]
         graph_hash = queue.graph_store.save(ctx.graph)
         ctx.graph_hash = graph_hash
+        flush = getattr(ctx.channel, "flush", None)
+        if flush is not None:  # a worker task's buffered writes: the members must see them
+            flush()
         if ctx.handlers:
             publish_handlers(queue.redis_client, queue.key_prefix, ctx.session_id, ctx.handlers, queue.signer)
         bridge = _ChannelBridge.needed(ctx, queue)
         if bridge is not None:
             bridge.push(ctx.channel)
 
-        barrier_id = f"{ctx.session_id}:{group_id}:{uuid.uuid4().hex[:8]}"
-        barrier = GroupBarrier(queue.redis_client, queue.key_prefix, barrier_id, ttl=self.result_ttl)
         running = ctx.current_task_context
         # D11: members are fed by whatever triggered their group, as in a local branch.
         triggers = list(ctx.scheduler.triggers.get(running.task_id, ())) if running is not None else []
+        # Members of a group nothing triggered skip reading its metadata (a round trip before they can start).
+        barrier_id = f"{ctx.session_id}:{group_id}:{uuid.uuid4().hex[:8]}" + ("" if triggers else UNFED_SUFFIX)
+        barrier = GroupBarrier(queue.redis_client, queue.key_prefix, barrier_id, ttl=self.result_ttl)
         barrier.arm(len(member_ids), {"group_id": group_id, "triggers": triggers})
         span = getattr(ctx.tracer, "get_current_span_id", lambda: None)()
         now = time.time()
+        # Unique record ids (32 hex digits, like the default) without a uuid4 call per member.
+        id_base = uuid.uuid4().hex[:16]
         records = [
             SerializedTaskRecord(
                 task_id=member,
@@ -147,15 +168,17 @@ class RedisCoordinator(TaskCoordinator):
                 group_id=barrier_id,
                 parent_span_id=span,
                 workflow_name=ctx.workflow_name,
+                record_id=f"{id_base}{index:016x}",
             )
-            for member in member_ids
+            for index, member in enumerate(member_ids)
         ]
         for start in range(0, len(records), DISPATCH_CHUNK):
-            queue.stream.enqueue_many(records[start : start + DISPATCH_CHUNK])
+            queue.stream.enqueue_many(records[start : start + DISPATCH_CHUNK], return_ids=False)
         logger.debug("Dispatched %d member(s) of group %s to %s", len(records), group_id, queue.queue_key)
+        return barrier, bridge
 
-        completions = barrier.wait(member_ids, self.barrier_timeout)
-        channel = bridge.channel if bridge is not None else ctx.channel
+    @staticmethod
+    def _collect(member_ids: list[str], completions: dict[str, dict[str, Any]], channel: Any) -> dict[str, TaskResult]:
         values = _read_results(channel, member_ids)
         results: dict[str, TaskResult] = {}
         for member in member_ids:
@@ -180,32 +203,17 @@ class RedisCoordinator(TaskCoordinator):
                     duration=float(done.get("duration") or 0.0),
                     timestamp=float(done.get("timestamp") or 0.0),
                 )
-        barrier.cleanup()
-        if bridge is not None:
-            bridge.pull(ctx.channel)
         return results
 
 
 def _read_results(channel: Any, member_ids: list[str]) -> dict[str, Any]:
     """Members' stored results, read in batches when the channel can (one round trip per batch on Redis)."""
-    from graflow.channels.redis_channel import RedisChannel
-
     keys = [m + ".__result__" for m in member_ids]
     get_many = getattr(channel, "get_many", None)
     if get_many is not None:
         found = get_many(keys)
         return {m: found.get(k) for m, k in zip(member_ids, keys, strict=True)}
-    if not isinstance(channel, RedisChannel):
-        return {m: channel.get(k) for m, k in zip(member_ids, keys, strict=True)}
-    # MGET in batches; a key MGET cannot read (missing, or a list written by append) goes through get().
-    out: dict[str, Any] = {}
-    for start in range(0, len(keys), RESULT_READ_BATCH):
-        batch = keys[start : start + RESULT_READ_BATCH]
-        raw = channel._redis.mget([channel.redis_key(k) for k in batch])
-        for key, data in zip(batch, raw, strict=True):
-            member = key[: -len(".__result__")]
-            out[member] = channel.get(key) if data is None else channel._decode(data, key, None)
-    return out
+    return {m: channel.get(k) for m, k in zip(member_ids, keys, strict=True)}
 
 
 class _ChannelBridge:

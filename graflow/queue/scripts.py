@@ -164,6 +164,71 @@ return {added, n}
 """
 )
 
+#: Add many entries in one call (cheaper than one command per entry, for client and server alike).
+#: KEYS: stream. ARGV: '1' to return the new entry ids ('0': their number), then triples of task id, group id,
+#: signed payload. Returns the new entry ids in order, or how many were added.
+ENQUEUE_MANY = """
+local ids = {}
+for i = 2, #ARGV, 3 do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], '*', 't', ARGV[i], 'g', ARGV[i + 1], 'p', ARGV[i + 2])
+end
+if ARGV[1] == '1' then return ids end
+return #ids
+"""
+
+#: Finish many deliveries of one consumer at once. For each, atomically and only while the consumer still owns its
+#: entry (the fence): write the task's buffered channel keys, record its completion once in its barrier (as
+#: :data:`COMPLETE`), then acknowledge and delete the entry. A delivery whose barrier already holds its completion
+#: (a redelivered task that another delivery finished) writes nothing and is only acknowledged, so results come
+#: from the delivery that completed the task.
+#: KEYS: stream, then for each barrier of the batch its completions, expected and wake keys, then the channel keys
+#: of every delivery in order. ARGV: group, consumer, ttl, number of barriers, then per delivery: entry id, task id,
+#: barrier number (1-based; 0 when it belongs to none), completion json, number of channel writes, then that many
+#: (encoded value, ttl ms or '') pairs.
+#: Returns per delivery: 1 finished, 0 acknowledged as a duplicate, -1 not owned any more (nothing written).
+FINISH_MANY = """
+local stream, group, consumer, ttl = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local a, k, out = 5, 2 + 3 * tonumber(ARGV[4]), {}
+while a <= #ARGV do
+  local entry, task, b, body, nw = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3], tonumber(ARGV[a + 4])
+  a = a + 5
+  local ck = 2 + 3 * (b - 1)
+  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
+  if #p == 0 or p[1][2] ~= consumer then
+    out[#out + 1] = -1
+  elseif b > 0 and redis.call('HEXISTS', KEYS[ck], task) == 1 then
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    out[#out + 1] = 0
+  else
+    for w = 0, nw - 1 do
+      local px = ARGV[a + 2 * w + 1]
+      if px ~= '' then
+        redis.call('SET', KEYS[k + w], ARGV[a + 2 * w], 'PX', px)
+      else
+        redis.call('SET', KEYS[k + w], ARGV[a + 2 * w])
+      end
+    end
+    if b > 0 then
+      redis.call('HSET', KEYS[ck], task, body)
+      redis.call('EXPIRE', KEYS[ck], ttl)
+      local expected = tonumber(redis.call('GET', KEYS[ck + 1]) or '-1')
+      if expected >= 0 and redis.call('HLEN', KEYS[ck]) >= expected then
+        redis.call('DEL', KEYS[ck + 2])
+        redis.call('RPUSH', KEYS[ck + 2], 'complete')
+        redis.call('EXPIRE', KEYS[ck + 2], ttl)
+      end
+    end
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    out[#out + 1] = 1
+  end
+  a = a + 2 * nw
+  k = k + nw
+end
+return out
+"""
+
 #: Arm a barrier: store the expected member count and the group's metadata (JSON, e.g. the ids of the tasks that
 #: triggered the group, which feed keyword resolution on the workers) and clear a stale wake token. If every member
 #: already completed (possible only on re-arm) the wake token is pushed at once.
@@ -185,6 +250,8 @@ __all__ = [
     "COMPLETE",
     "COMPLETE_AND_ACK",
     "DEAD_LETTER",
+    "ENQUEUE_MANY",
+    "FINISH_MANY",
     "PROMOTE",
     "RECLAIM",
     "RELEASE",

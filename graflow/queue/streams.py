@@ -12,11 +12,12 @@ sorted set ``{prefix}:delayed`` and are moved into the stream atomically when du
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -38,6 +39,10 @@ GROUP_NAME = "graflow-workers"
 DEAD_LETTER_MAXLEN = 100_000
 #: Entries moved from the delayed set per promotion call.
 PROMOTE_BATCH = 500
+#: Entries added per script call by :meth:`RedisStreamQueue.enqueue_many` (bounds how long one call holds Redis).
+ENQUEUE_BATCH = 1000
+
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(SerializedTaskRecord))
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,82 @@ class Delivery:
     def task_id(self) -> str:
         """Id of the task to run."""
         return self.record.task_id
+
+
+@dataclass(slots=True)
+class Finish:
+    """What :meth:`RedisStreamQueue.finish_many` writes for one finished delivery.
+
+    Attributes:
+        entry_id: The delivery's stream entry.
+        task_id: The task (field of its completion in the barrier hash).
+        barrier_keys: ``completion_keys(prefix, barrier_id)`` of its barrier, or None when it belongs to none.
+        completion: The completion JSON to record in the barrier (ignored without ``barrier_keys``).
+        writes: Channel writes made by the task, ``(redis key, encoded value, ttl ms or None)``; they land with the
+            completion, in the same atomic step.
+    """
+
+    entry_id: str
+    task_id: str
+    barrier_keys: list[str] | None = None
+    completion: str = ""
+    writes: list[tuple[str, bytes, int | None]] = field(default_factory=list)
+
+
+#: :meth:`RedisStreamQueue.finish_many` results.
+FINISHED, DUPLICATE, NOT_OWNED = 1, 0, -1
+
+
+def record_json(record: SerializedTaskRecord, enqueued_at: float | None = None) -> str:
+    """The JSON of ``record`` (as ``SerializedTaskRecord.to_json``), optionally with another ``enqueued_at``.
+
+    Built from the fields directly: ``dataclasses.asdict`` deep-copies and dominated the producer's cost per task.
+    """
+    data = {name: getattr(record, name) for name in _RECORD_FIELDS}
+    if enqueued_at is not None:
+        data["enqueued_at"] = enqueued_at
+    return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+class RecordEncoder:
+    """JSON of many records at one enqueue time, as :func:`record_json` makes it, from a template.
+
+    A group's members differ only in ``task_id`` and ``record_id``; their JSON is a fixed template around those two
+    strings, so each record costs two string escapes instead of a full ``json.dumps``.
+    """
+
+    _RECORD_ID, _TASK_ID = "\x00record_id\x00", "\x00task_id\x00"
+
+    def __init__(self, enqueued_at: float) -> None:
+        self.enqueued_at = enqueued_at
+        self._key: tuple[Any, ...] | None = None
+        self._parts: tuple[str, str, str] = ("", "", "")
+
+    def __call__(self, record: SerializedTaskRecord) -> str:
+        """The JSON of ``record`` stamped with this encoder's enqueue time."""
+        trace_context = record.trace_context
+        key = (
+            record.session_id,
+            record.graph_hash,
+            record.trace_id,
+            record.created_at,
+            record.group_id,
+            record.parent_span_id,
+            record.attempt,
+            record.workflow_name,
+            None if trace_context is None else tuple(sorted(trace_context.items())),
+        )
+        if key != self._key:
+            template = dataclasses.replace(record, record_id=self._RECORD_ID, task_id=self._TASK_ID)
+            text = record_json(template, self.enqueued_at)
+            head, rest = text.split(_escape(self._RECORD_ID), 1)
+            middle, tail = rest.split(_escape(self._TASK_ID), 1)
+            self._key, self._parts = key, (head, middle, tail)
+        head, middle, tail = self._parts
+        return head + _escape(record.record_id) + middle + _escape(record.task_id) + tail
+
+
+_escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def pack_delayed(task_id: str, group_id: str, payload: bytes, prior_deliveries: int) -> bytes:
@@ -145,6 +226,8 @@ class RedisStreamQueue:
         self._reclaim = r.register_script(scripts.RECLAIM)
         self._retry_later = r.register_script(scripts.RETRY_LATER)
         self._promote = r.register_script(scripts.PROMOTE)
+        self._enqueue_many = r.register_script(scripts.ENQUEUE_MANY)
+        self._finish_many = r.register_script(scripts.FINISH_MANY)
         self._group_ready = False
         #: Called as ``listener(task_id, group_id, reason, detail)`` after a task was dead-lettered; workers use it
         #: to fail the task's group at once instead of leaving its producer waiting. Ids are the entry's hints.
@@ -176,30 +259,42 @@ class RedisStreamQueue:
     def encode(self, record: SerializedTaskRecord) -> tuple[SerializedTaskRecord, bytes]:
         """Stamp ``record`` with its enqueue time and return it with its signed payload."""
         record = dataclasses.replace(record, enqueued_at=time.time())
-        return record, self.signer.sign(record.to_json().encode())
+        return record, self.signer.sign(record_json(record).encode())
 
     def enqueue(self, record: SerializedTaskRecord, *, delay: float | None = None) -> str:
         """Add one task; with ``delay`` seconds it waits in the delayed set first. Returns its entry or member id."""
         return self.enqueue_many([record], delay=delay)[0]
 
-    def enqueue_many(self, records: Sequence[SerializedTaskRecord], *, delay: float | None = None) -> list[str]:
-        """Add tasks in one round trip. Returns their stream entry ids (or ``delayed:<task_id>`` when delayed)."""
+    def enqueue_many(
+        self, records: Sequence[SerializedTaskRecord], *, delay: float | None = None, return_ids: bool = True
+    ) -> list[str]:
+        """Add tasks, :data:`ENQUEUE_BATCH` per round trip. Returns their stream entry ids (or
+        ``delayed:<task_id>`` when delayed); with ``return_ids=False`` an empty list (saves reading them back)."""
         if not records:
             return []
-        if not self._group_ready:
-            self.ensure_group()
-        pipe = self.redis.pipeline(transaction=False)
+        # No consumer group needed here: workers create it from id 0, so entries added before it are delivered
+        # too. Producers save that round trip.
+        sign = self.signer.sign
         if delay is not None and delay > 0:
-            due = time.time() + delay
+            now = time.time()
+            encode = RecordEncoder(now)
+            pipe = self.redis.pipeline(transaction=False)
             for record in records:
-                _, payload = self.encode(record)
-                pipe.zadd(self.delayed_key, {pack_delayed(record.task_id, record.group_id or "", payload, 0): due})
+                payload = sign(encode(record).encode())
+                member = pack_delayed(record.task_id, record.group_id or "", payload, 0)
+                pipe.zadd(self.delayed_key, {member: now + delay})
             pipe.execute()
             return [f"delayed:{r.task_id}" for r in records]
-        for record in records:
-            _, payload = self.encode(record)
-            pipe.xadd(self.stream_key, {"t": record.task_id, "g": record.group_id or "", "p": payload})
-        return [_text(i) for i in pipe.execute()]
+        ids: list[str] = []
+        for start in range(0, len(records), ENQUEUE_BATCH):
+            encode = RecordEncoder(time.time())
+            args: list[Any] = ["1" if return_ids else "0"]
+            for record in records[start : start + ENQUEUE_BATCH]:
+                args += (record.task_id, record.group_id or "", sign(encode(record).encode()))
+            added = self._enqueue_many(keys=[self.stream_key], args=args)
+            if return_ids:
+                ids += [_text(i) for i in added]
+        return ids
 
     # Consumer side ----------------------------------------------------------------------------------------------------
     def consume(self, consumer: str, count: int = 1, block: float | None = 1.0) -> list[Delivery]:
@@ -258,6 +353,38 @@ class RedisStreamQueue:
         if not entry_ids:
             return 0
         return int(self._with_group(self._ack, keys=[self.stream_key], args=[self.group, *entry_ids]))
+
+    def finish_many(self, consumer: str, items: Sequence[Finish], ttl: int = defaults.RESULT_TTL_SECONDS) -> list[int]:
+        """Finish deliveries of ``consumer`` in one round trip (script :data:`~graflow.queue.scripts.FINISH_MANY`).
+
+        Each item is applied atomically and only while ``consumer`` still owns its entry: its channel writes, its
+        barrier completion (recorded once; the barrier keys live ``ttl`` seconds), then the acknowledgement.
+
+        Returns:
+            Per item: :data:`FINISHED`, :data:`DUPLICATE` (its barrier already held the completion; only
+            acknowledged) or :data:`NOT_OWNED` (its lease was lost; nothing was written).
+        """
+        if not items:
+            return []
+        barriers: dict[str, int] = {}  # completions key -> barrier number; each barrier's keys are sent once
+        barrier_keys: list[Any] = []
+        write_keys: list[Any] = []
+        args: list[Any] = []
+        for item in items:
+            writes = item.writes
+            number = 0
+            if item.barrier_keys is not None:
+                number = barriers.get(item.barrier_keys[0], 0)
+                if not number:
+                    number = barriers[item.barrier_keys[0]] = len(barriers) + 1
+                    barrier_keys += item.barrier_keys
+            args += (item.entry_id, item.task_id, number, (item.completion or "{}") if number else "", len(writes))
+            for key, value, ms in writes:
+                write_keys.append(key)
+                args += (value, "" if ms is None else ms)
+        keys = [self.stream_key, *barrier_keys, *write_keys]
+        args[:0] = (self.group, consumer, ttl, len(barriers))
+        return [int(r) for r in self._with_group(self._finish_many, keys=keys, args=args)]
 
     def renew(self, consumer: str, entry_ids: Sequence[str]) -> list[str]:
         """Renew the lease of ``consumer``'s running entries. Returns ids it no longer owns (reclaimed elsewhere)."""
@@ -416,6 +543,13 @@ class RedisStreamQueue:
 
 __all__ = [
     "DEAD_LETTER_MAXLEN",
+    "DUPLICATE",
+    "ENQUEUE_BATCH",
+    "FINISHED",
+    "NOT_OWNED",
+    "Finish",
+    "RecordEncoder",
+    "record_json",
     "default_signer",
     "GROUP_NAME",
     "Delivery",

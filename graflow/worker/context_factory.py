@@ -9,15 +9,19 @@ graph object between tasks is safe: a run copies its graph before its first chan
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from graflow import defaults
 from graflow.exceptions import GraflowRuntimeError
 
 if TYPE_CHECKING:
+    from graflow.channels.base import Channel
     from graflow.coordination.graph_store import GraphStore
     from graflow.coordination.records import SerializedTaskRecord
     from graflow.core.context import ExecutionContext
@@ -30,13 +34,35 @@ GRAPH_OBJECT_CACHE_SIZE = 32
 GRAPH_TOUCH_INTERVAL = 300.0
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Unpickling (or pickling) a graph of thousands of tasks allocates so many objects that the collector runs over
+    and over, each pass walking everything allocated so far: it took half the time of loading a 20,000-task graph.
+    Reference counting still frees what can be freed; the collector runs again afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 class GraphCache:
-    """An LRU of graph objects per graph hash, in front of a :class:`GraphStore`."""
+    """An LRU of graph objects per graph hash, in front of a :class:`GraphStore`.
+
+    A graph missing from the cache is loaded once even when several tasks of it start together: the others wait
+    for that load instead of each unpickling their own copy (a large graph costs seconds).
+    """
 
     def __init__(self, size: int = GRAPH_OBJECT_CACHE_SIZE) -> None:
         self.size = size
         self._graphs: OrderedDict[tuple[int, str], tuple[TaskGraph, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._loading: dict[tuple[int, str], threading.Lock] = {}
 
     def load(self, graph_store: GraphStore, graph_hash: str) -> TaskGraph:
         """The graph stored under ``graph_hash`` (raises ``GraphNotFoundError`` when Redis has none)."""
@@ -46,6 +72,8 @@ class GraphCache:
             hit = self._graphs.get(key)
             if hit is not None:
                 self._graphs.move_to_end(key)
+            else:
+                loading = self._loading.setdefault(key, threading.Lock())
         if hit is not None:
             graph, touched = hit
             if now - touched > GRAPH_TOUCH_INTERVAL:
@@ -53,13 +81,22 @@ class GraphCache:
                 with self._lock:
                     self._graphs[key] = (graph, now)
             return graph
-        loaded: TaskGraph = graph_store.load(graph_hash)
-        graph = loaded
-        with self._lock:
-            self._graphs[key] = (graph, now)
-            while len(self._graphs) > self.size:
-                self._graphs.popitem(last=False)
-        return graph
+        with loading:
+            with self._lock:
+                hit = self._graphs.get(key)
+            if hit is not None:  # another task loaded it while this one waited
+                return hit[0]
+            try:
+                with gc_paused():
+                    loaded: TaskGraph = graph_store.load(graph_hash)
+                with self._lock:
+                    self._graphs[key] = (loaded, now)
+                    while len(self._graphs) > self.size:
+                        self._graphs.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+        return loaded
 
     def clear(self) -> None:
         """Forget every cached graph."""
@@ -84,6 +121,8 @@ class ExecutionContextFactory:
         graph_cache: GraphCache | None = None,
         result_ttl: float | None = defaults.RESULT_TTL_SECONDS,
         fence: tuple[str, str, str, str] | None = None,
+        channel: Channel | None = None,
+        graph: TaskGraph | None = None,
     ) -> tuple[ExecutionContext, Executable]:
         """A context for ``record`` and the task to run in it.
 
@@ -97,6 +136,8 @@ class ExecutionContextFactory:
             result_ttl: Lifetime in seconds of channel keys the task writes (D26); None keeps them.
             fence: ``(stream_key, group, entry_id, consumer)`` of the delivery: the channel then refuses writes
                 once the delivery lost its lease (:class:`~graflow.worker.fenced_channel.FencedRedisChannel`).
+            channel: The channel to run with, ready-made (a worker reuses one per session); overrides ``fence``.
+            graph: The record's graph when the caller loaded it already.
 
         Raises:
             GraphNotFoundError: The graph blob is missing (never stored, or expired).
@@ -105,7 +146,8 @@ class ExecutionContextFactory:
         """
         from graflow.core.context import ExecutionContext
 
-        graph = (graph_cache or _default_cache).load(graph_store, record.graph_hash)
+        if graph is None:
+            graph = (graph_cache or _default_cache).load(graph_store, record.graph_hash)
         if record.task_id not in graph:
             raise GraflowRuntimeError(
                 f"Task '{record.task_id}' is not a node of graph {record.graph_hash[:12]}; the producer and the "
@@ -114,8 +156,7 @@ class ExecutionContextFactory:
         config: dict[str, Any] = {"redis_client": graph_store.redis, "key_prefix": graph_store.key_prefix}
         if result_ttl is not None:
             config["default_ttl"] = result_ttl
-        channel = None
-        if fence is not None:
+        if channel is None and fence is not None:
             from graflow.worker.fenced_channel import FencedRedisChannel
 
             channel = FencedRedisChannel(record.session_id, fence=fence, **config)
@@ -139,4 +180,4 @@ class ExecutionContextFactory:
         return ctx, graph.get_node(record.task_id)
 
 
-__all__ = ["GRAPH_OBJECT_CACHE_SIZE", "ExecutionContextFactory", "GraphCache"]
+__all__ = ["GRAPH_OBJECT_CACHE_SIZE", "ExecutionContextFactory", "GraphCache", "gc_paused"]

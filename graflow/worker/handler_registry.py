@@ -42,6 +42,9 @@ def publish_handlers(
 
 def graph_needs_handlers(graph: Any) -> bool:
     """Whether any node of ``graph`` names a handler other than ``direct``."""
+    handler_types = getattr(graph, "handler_types", None)
+    if handler_types is not None:
+        return bool(handler_types() - {"direct"})  # cached by the graph until it changes
     return any(
         getattr(data.get("task"), "handler_type", "direct") != "direct" for _, data in graph.nx_graph().nodes(data=True)
     )

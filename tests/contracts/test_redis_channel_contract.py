@@ -66,6 +66,34 @@ class TestSignedRedisChannelContract(TestRedisChannelContract):
     supports_pickle = False
 
 
+class TestFencedChannelContract(TestRedisChannelContract):
+    """A worker task's channel (writes fenced by the task's lease) keeps every promise while the lease is held."""
+
+    supports_pickle = False  # a pickled worker channel comes back as a plain Redis channel
+    buffered = False
+
+    def make_channel(self, name: str) -> Channel:
+        from graflow.worker.fenced_channel import FencedRedisChannel
+
+        stream, group, consumer = f"{self.prefix}:tasks", "workers", "owner"
+        entry = self.client.xadd(stream, {"p": b"x"})
+        try:
+            self.client.xgroup_create(stream, group, id="0")
+        except Exception:  # noqa: BLE001 - the group exists already
+            pass
+        self.client.xreadgroup(group, consumer, {stream: ">"}, count=100)
+        entry_id = entry.decode() if isinstance(entry, bytes) else entry
+        return FencedRedisChannel(
+            name, fence=(stream, group, entry_id, consumer), buffered=self.buffered, **self.channel_kwargs()
+        )
+
+
+class TestFencedBufferedChannelContract(TestFencedChannelContract):
+    """Buffered (a group member's writes land with its completion), the task sees the same channel."""
+
+    buffered = True
+
+
 # What only the Redis channel promises ---------------------------------------------------------------------------------
 SECRET = b"c" * 32
 
@@ -314,3 +342,99 @@ def test_pickled_signed_channel_takes_its_secret_from_the_environment(
     assert SECRET not in state
     restored = pickle.loads(state)
     assert restored.get("k") == {1, 2}
+
+
+def test_get_many_reads_every_kind_of_key_as_get_does(make: Callable[..., RedisChannel]) -> None:
+    channel = make()
+    channel.set("json", {"a": [1, 2]})
+    channel.set("tuple", (1, "x"))
+    channel.set("object", {1, 2})
+    channel.append("list", "x")
+    keys = ["json", "tuple", "object", "list", "missing"]
+    assert channel.get_many(keys) == {key: channel.get(key) for key in keys}
+    assert channel.get_many(keys)["missing"] is None
+
+
+# A worker task's channel ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def task_channel(redis_client: Any, key_prefix: str) -> Iterator[Callable[..., Any]]:
+    """Makes the buffered, fenced channel of a delivery owned by consumer ``owner``; ``.steal()`` moves the entry
+    to another consumer (the lease was lost)."""
+    from graflow.worker.fenced_channel import FencedRedisChannel
+
+    stream, group = f"{key_prefix}:tasks", "workers"
+    redis_client.xgroup_create(stream, group, id="0", mkstream=True)
+    created: list[Any] = []
+
+    def factory(name: str = "run") -> Any:
+        redis_client.xadd(stream, {"p": b"x"})
+        ((_, ((entry, _),)),) = redis_client.xreadgroup(group, "owner", {stream: ">"}, count=1)
+        entry_id = entry.decode() if isinstance(entry, bytes) else entry
+        channel = FencedRedisChannel(
+            name,
+            fence=(stream, group, entry_id, "owner"),
+            buffered=True,
+            redis_client=redis_client,
+            key_prefix=key_prefix,
+        )
+        channel.steal = lambda: redis_client.xclaim(stream, group, "thief", 0, [entry_id], justid=True)
+        created.append(channel)
+        return channel
+
+    yield factory
+    for channel in created:
+        channel.clear()
+
+
+def test_a_task_s_writes_reach_redis_only_when_the_worker_takes_them(
+    task_channel: Callable[..., Any], make: Callable[..., RedisChannel]
+) -> None:
+    # given a task channel and another reader of the same session
+    channel, reader = task_channel(), make()
+    channel.set("k", {"v": 1})
+    # then the task sees its write at once, other processes do not yet
+    assert channel.get("k") == {"v": 1} and channel.exists("k")
+    assert reader.get("k") is None
+    # and the worker takes the writes (to store them with the completion): encoded, with the default TTL
+    ((key, data, ttl),) = channel.take_writes()
+    assert key == channel.redis_key("k") and json.loads(data) == {"v": 1} and ttl is None
+    assert channel.take_writes() == []
+
+
+def test_other_operations_see_the_task_s_earlier_writes(
+    task_channel: Callable[..., Any], make: Callable[..., RedisChannel]
+) -> None:
+    channel, reader = task_channel(), make()
+    channel.set("a", 1)
+    channel.append("log", "x")  # any operation other than set/get writes the buffer first, in order
+    assert reader.get("a") == 1 and reader.get("log") == ["x"]
+    channel.set("b", 2)
+    with channel.lock("b"):
+        channel.set("c", 3)
+    assert reader.get("b") == 2 and reader.get("c") == 3  # writes under a lock land before its release
+    assert channel.take_writes() == []
+
+
+def test_a_task_that_lost_its_lease_cannot_write(
+    task_channel: Callable[..., Any], make: Callable[..., RedisChannel]
+) -> None:
+    from graflow.worker.fenced_channel import LeaseLostError
+
+    channel, reader = task_channel(), make()
+    channel.set("k", "stale")
+    channel.steal()
+    with pytest.raises(LeaseLostError):
+        channel.flush()
+    with pytest.raises(LeaseLostError):
+        channel.set("t", 1, ttl=60)  # an explicit TTL writes through at once
+    assert reader.get("k") is None and reader.get("t") is None
+
+
+def test_a_pickled_task_channel_writes_its_buffer_and_comes_back_plain(
+    task_channel: Callable[..., Any], make: Callable[..., RedisChannel]
+) -> None:
+    channel = task_channel()
+    channel.set("k", 1)
+    restored = pickle.loads(pickle.dumps(channel))
+    assert type(restored) is RedisChannel
+    assert restored.get("k") == 1 and make().get("k") == 1

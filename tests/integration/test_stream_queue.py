@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from graflow.coordination.records import SerializedTaskRecord
 from graflow.core.hooks import EngineHook
@@ -308,3 +310,127 @@ def test_no_secret_in_environment_means_unsigned_frames_on_loopback(
     monkeypatch.setenv("GRAFLOW_SECRET_KEY", secrets.token_hex(32))
     assert isinstance(RedisStreamQueue(redis_client, key_prefix).signer, PayloadSigner)
     assert os.environ["GRAFLOW_SECRET_KEY"]
+
+
+# Finishing in batches ------------------------------------------------------------------------------------------------
+def barrier_of(redis_client: Any, prefix: str, barrier_id: str, expected: int) -> Any:
+    from graflow.coordination.barrier import GroupBarrier
+
+    barrier = GroupBarrier(redis_client, prefix, barrier_id)
+    barrier.arm(expected)
+    return barrier
+
+
+def finish(delivery: Any, prefix: str, writes: list[tuple[str, bytes, int | None]] | None = None) -> Any:
+    from graflow.coordination.barrier import completion_json, completion_keys
+    from graflow.queue.streams import Finish
+
+    record = delivery.record
+    keys = completion_keys(prefix, record.group_id) if record.group_id else None
+    return Finish(delivery.entry_id, record.task_id, keys, completion_json(record.task_id, True, None), writes or [])
+
+
+def test_finish_many_writes_results_completions_and_acks_in_one_step(
+    queue: RedisStreamQueue, redis_client: Any, key_prefix: str
+) -> None:
+    from graflow.queue.streams import FINISHED
+
+    # given two tasks of one barrier and one of another, taken by one worker
+    first, second = barrier_of(redis_client, key_prefix, "g1", 2), barrier_of(redis_client, key_prefix, "g2", 1)
+    queue.enqueue_many([record("a", "g1"), record("b", "g1"), record("c", "g2")])
+    deliveries = queue.consume("w1", count=10, block=0.5)
+    # when they are finished together, each with a result
+    items = [finish(d, key_prefix, [(f"{key_prefix}:out:{d.task_id}", d.task_id.encode(), None)]) for d in deliveries]
+    assert queue.finish_many("w1", items) == [FINISHED] * 3
+    # then every result is stored, every completion counted once, both barriers complete and nothing is pending
+    assert [redis_client.get(f"{key_prefix}:out:{t}") for t in "abc"] == [b"a", b"b", b"c"]
+    assert first.wait(["a", "b"], timeout=5).keys() == {"a", "b"}
+    assert second.wait(["c"], timeout=5).keys() == {"c"}
+    assert queue.counts() == {"waiting": 0, "running": 0, "dead": 0, "delayed": 0}
+
+
+def test_finish_many_writes_nothing_for_a_task_whose_lease_was_lost(
+    queue: RedisStreamQueue, redis_client: Any, key_prefix: str
+) -> None:
+    from graflow.queue.streams import FINISHED, NOT_OWNED
+
+    barrier = barrier_of(redis_client, key_prefix, "g", 2)
+    queue.enqueue_many([record("a", "g"), record("b", "g")])
+    stale, kept = queue.consume("w1", count=10, block=0.5)
+    # given that another worker reclaimed one of them
+    expire_lease(queue, [stale.entry_id])
+    (reclaimed,) = queue.reclaim("w2")
+    # when the first worker finishes both
+    out = queue.finish_many(
+        "w1", [finish(d, key_prefix, [(f"{key_prefix}:out:{d.task_id}", b"w1", None)]) for d in (stale, kept)]
+    )
+    # then only the one it still holds lands; the other stays with its new owner, without result or completion
+    assert out == [NOT_OWNED, FINISHED]
+    assert redis_client.get(f"{key_prefix}:out:a") is None and redis_client.get(f"{key_prefix}:out:b") == b"w1"
+    assert barrier.completed_count() == 1 and not barrier.is_member_completed("a")
+    assert [row["consumer"] for row in queue.running()] == ["w2"]
+    assert queue.finish_many("w2", [finish(reclaimed, key_prefix)]) == [FINISHED]
+    assert barrier.completed_count() == 2
+
+
+def test_a_redelivered_task_finishing_after_its_twin_keeps_the_first_result(
+    queue: RedisStreamQueue, redis_client: Any, key_prefix: str
+) -> None:
+    from graflow.queue.streams import DUPLICATE, FINISHED
+
+    barrier = barrier_of(redis_client, key_prefix, "g", 1)
+    queue.enqueue(record("a", "g"))
+    (first,) = queue.consume("w1", count=1, block=0.5)
+    # given the task completed once already (say by a twin delivery before this one was redelivered)
+    assert queue.finish_many("w1", [finish(first, key_prefix, [(f"{key_prefix}:out", b"first", None)])]) == [FINISHED]
+    queue.enqueue(record("a", "g"))
+    (second,) = queue.consume("w2", count=1, block=0.5)
+    # when the second delivery finishes
+    out = queue.finish_many("w2", [finish(second, key_prefix, [(f"{key_prefix}:out", b"second", None)])])
+    # then it is only acknowledged: the completion counts once and the first result stays
+    assert out == [DUPLICATE]
+    assert redis_client.get(f"{key_prefix}:out") == b"first"
+    assert barrier.completed_count() == 1
+    assert queue.counts()["running"] == 0
+
+
+def test_finish_many_applies_the_ttl_of_each_write(queue: RedisStreamQueue, redis_client: Any, key_prefix: str) -> None:
+    queue.enqueue(record("a"))
+    (delivery,) = queue.consume("w1", count=1, block=0.5)
+    writes = [(f"{key_prefix}:ttl", b"1", 60_000), (f"{key_prefix}:forever", b"2", None)]
+    assert queue.finish_many("w1", [finish(delivery, key_prefix, writes)]) == [1]
+    assert 0 < redis_client.pttl(f"{key_prefix}:ttl") <= 60_000
+    assert redis_client.pttl(f"{key_prefix}:forever") == -1
+
+
+def test_enqueue_many_can_skip_reading_the_entry_ids_back(queue: RedisStreamQueue) -> None:
+    assert queue.enqueue_many([record("a"), record("b")], return_ids=False) == []
+    assert [d.task_id for d in queue.consume("w1", count=10, block=0.5)] == ["a", "b"]
+
+
+@given(
+    task_ids=st.lists(st.text(min_size=1), min_size=1, max_size=5),
+    session_id=st.text(min_size=1),
+    group_id=st.none() | st.text(),
+    trace_context=st.none() | st.dictionaries(st.text(), st.text(), max_size=2),
+    created_at=st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2**40), 2**40),
+)
+def test_the_batch_record_encoder_writes_what_to_json_writes(
+    task_ids: list[str], session_id: str, group_id: str | None, trace_context: Any, created_at: float
+) -> None:
+    from graflow.queue.streams import RecordEncoder
+
+    encode = RecordEncoder(123.5)
+    for task_id in task_ids:
+        rec = SerializedTaskRecord(
+            task_id=task_id,
+            session_id=session_id,
+            graph_hash="0" * 64,
+            trace_id=None,
+            created_at=created_at,
+            group_id=group_id,
+            trace_context=trace_context,
+            enqueued_at=123.5,
+        )
+        assert encode(rec) == rec.to_json()
+        assert SerializedTaskRecord.from_json(encode(rec)) == rec

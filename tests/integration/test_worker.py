@@ -87,9 +87,10 @@ def test_the_command_line_has_every_upstream_flag_and_the_new_ones() -> None:
         "--log-level",
     }
     new = {"--redis-url", "--lease-timeout", "--max-deliveries", "--concurrency", "--metrics-port", "--tracer"}
-    assert upstream | new <= flags
+    assert upstream | new | {"--prefetch"} <= flags
     args = parser.parse_args(["--concurrency", "7", "--lease-timeout", "2.5", "--max-deliveries", "9"])
     assert (args.max_concurrent_tasks, args.lease_timeout, args.max_deliveries) == (7, 2.5, 9)
+    assert args.prefetch is None and parser.parse_args(["--prefetch", "0"]).prefetch == 0
 
 
 def test_flags_fall_back_to_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -226,3 +227,86 @@ def test_metrics_port_serves_health_while_the_worker_runs(redis_url: str, key_pr
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_worker_holds_beyond_its_slots_only_what_it_finishes_within_the_prefetch_window() -> None:
+    from graflow.worker.worker import PREFETCH_WINDOW_SECONDS, tasks_to_hold
+
+    assert tasks_to_hold(4, 64, None) == 4  # pace unknown: one task per slot
+    assert tasks_to_hold(4, 64, PREFETCH_WINDOW_SECONDS * 2) == 4  # slow tasks: never more than the slots
+    assert tasks_to_hold(4, 64, PREFETCH_WINDOW_SECONDS / 10) == 14  # ten fit in the window
+    assert tasks_to_hold(4, 64, 1e-9) == 68  # trivial tasks: up to the prefetch ceiling
+    assert tasks_to_hold(4, 0, 1e-9) == 4  # prefetch off
+
+
+def test_a_busy_worker_with_slow_tasks_leaves_the_rest_to_an_idle_one(
+    redis_client: Any, redis_url: str, key_prefix: str
+) -> None:
+    marker = f"{key_prefix}:started"
+    wf = slow_group("fair", redis_url, marker, seconds=0.5, members=4)
+    barrier = dispatch(wf, redis_client, key_prefix, ["m0", "m1", "m2", "m3"])
+    # given a one-slot worker busy with the first member
+    with run_workers(redis_client, key_prefix, max_concurrent_tasks=1) as (busy,):
+        assert redis_client.blpop([marker], timeout=30) is not None
+        # when a second worker joins
+        with run_workers(redis_client, key_prefix, max_concurrent_tasks=1) as (joining,):
+            barrier.wait(["m0", "m1", "m2", "m3"], timeout=60)
+            # then the first never held the others back: the newcomer ran some of them
+            assert joining.get_metrics()["tasks_succeeded"] >= 1
+    assert busy.get_metrics()["tasks_succeeded"] + joining.get_metrics()["tasks_succeeded"] == 4
+
+
+def test_stop_hands_back_fetched_tasks_that_did_not_start(redis_client: Any, redis_url: str, key_prefix: str) -> None:
+    wf = slow_group("handback", redis_url, f"{key_prefix}:started", seconds=0, members=3)
+    barrier = dispatch(wf, redis_client, key_prefix, ["m0", "m1", "m2"])
+    queue = DistributedTaskQueue(redis_client, key_prefix=key_prefix, lease_timeout=30)
+    # given a worker holding fetched tasks that no runner has started yet
+    worker = TaskWorker(queue, "holder")
+    worker.is_running = True  # its threads are not started: nothing runs what it holds
+    worker._dispatch(queue.stream.consume(worker.consumer, count=10, block=1))
+    assert worker.get_metrics()["tasks_held"] == 3
+    # when it stops
+    worker.stop(timeout=5)
+    # then the tasks are handed back for prompt redelivery (not after the 30 s lease) and another worker runs them
+    assert worker.get_metrics()["tasks_held"] == 0
+    with run_workers(redis_client, key_prefix, lease_timeout=30):
+        done = barrier.wait(["m0", "m1", "m2"], timeout=20)
+    assert len(done) == 3
+
+
+def test_one_unwritable_completion_does_not_sink_the_tasks_finished_with_it(redis_client: Any, key_prefix: str) -> None:
+    from graflow.coordination.barrier import completion_json, completion_keys
+    from graflow.queue.streams import Finish
+    from graflow.worker.runner import Ran, TaskRunner
+
+    queue = DistributedTaskQueue(redis_client, key_prefix=key_prefix)
+    good = GroupBarrier(redis_client, key_prefix, "good")
+    good.arm(1)
+    redis_client.set(completion_keys(key_prefix, "bad")[0], "not a hash")  # the bad barrier cannot take completions
+    queue.stream.enqueue_many(
+        [
+            SerializedTaskRecord(
+                task_id=t, session_id="s", graph_hash="0" * 64, trace_id=None, created_at=0, group_id=g
+            )
+            for t, g in (("a", "bad"), ("b", "good"))
+        ]
+    )
+    runner = TaskRunner(queue, "w", {"type": "noop"}, None, None, lambda: True)
+    runner.consumer = "w"
+    deliveries = queue.stream.consume("w", count=10, block=1)
+    finishes = [
+        Finish(
+            d.entry_id,
+            d.task_id,
+            completion_keys(key_prefix, d.record.group_id or ""),
+            completion_json(d.task_id, True, None),
+        )
+        for d in deliveries
+    ]
+    items = [Ran(d, f, True, 0.0) for d, f in zip(deliveries, finishes, strict=True)]
+    # when both are written in one batch
+    outcomes = runner.commit(items)
+    # then the good one is finished and the bad one stays pending for redelivery
+    assert [o.status for o in outcomes] == ["abandoned", "succeeded"]
+    assert good.wait(["b"], timeout=5)["b"]["success"]
+    assert [row["task_id"] for row in queue.stream.running()] == ["a"]
