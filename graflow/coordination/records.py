@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from graflow.exceptions import GraflowError
@@ -111,8 +111,7 @@ class SerializedTaskRecord:
         missing = [name for name in _REQUIRED if name not in data]
         if missing:
             raise RecordDecodeError(f"missing field(s) {', '.join(missing)}")
-        known = {f.name for f in fields(cls)}
-        values = {name: value for name, value in data.items() if name in known}
+        values = {name: value for name, value in data.items() if name in _FIELD_TYPES}
         for name, value in values.items():
             accepted = _FIELD_TYPES[name]
             if isinstance(value, bool) or not isinstance(value, accepted):

@@ -113,7 +113,8 @@ class HookSet:
     def __init__(self, hooks: Iterable[EngineHook] = ()) -> None:
         self._hooks: list[EngineHook] = []
         for hook in hooks:
-            self.add(hook)
+            if not any(h is hook for h in self._hooks):
+                self._hooks.append(hook)
         self._rebuild()
 
     def add(self, hook: EngineHook) -> None:

@@ -260,11 +260,22 @@ class TaskWrapper(Executable, Generic[P, R]):
         the parameter iteration data binds to, resolvable params without it)."""
         cached = self._signature_cache
         if cached is None:
-            args = (self.func, self.inject_context, self.inject_llm_client, bool(self.inject_llm_agent))
+            flags = (self.inject_context, self.inject_llm_client, bool(self.inject_llm_agent))
+            func = self.func
+            code = getattr(func, "__code__", None)
             try:
-                cached = _analyse_signature(*args)
-            except TypeError:  # an unhashable callable: analyse without the cache
-                cached = _analyse_signature.__wrapped__(*args)
+                if code is not None and type(func).__name__ == "function":
+                    # closures made in a loop share one code object: analyse it once, not once per closure
+                    key = (code, func.__defaults__, _frozen(func.__kwdefaults__), _frozen(func.__annotations__))
+                    cached = _signature_by_code.get((key, flags))
+                    if cached is None:
+                        cached = _analyse_signature.__wrapped__(func, *flags)
+                        if len(_signature_by_code) < _SIGNATURE_CACHE_SIZE:
+                            _signature_by_code[(key, flags)] = cached
+                else:
+                    cached = _analyse_signature(func, *flags)
+            except TypeError:  # an unhashable callable or default: analyse without the cache
+                cached = _analyse_signature.__wrapped__(func, *flags)
             self._signature_cache = cached
         return cached
 
@@ -411,7 +422,15 @@ class TaskWrapper(Executable, Generic[P, R]):
         return (_rebuild_task_wrapper, (self.task_id, self.func), state)
 
 
-@functools.lru_cache(maxsize=4096)
+_SIGNATURE_CACHE_SIZE = 4096
+_signature_by_code: dict[Any, _Signature] = {}
+
+
+def _frozen(mapping: dict[str, Any] | None) -> Any:
+    return tuple(sorted(mapping.items())) if mapping else None
+
+
+@functools.lru_cache(maxsize=_SIGNATURE_CACHE_SIZE)
 def _analyse_signature(
     func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
 ) -> _Signature:
