@@ -7,13 +7,22 @@ members; members stay independent nodes with no edges to the group.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from graflow.core.signature import (
+    _SIGNATURE_CACHE_SIZE,
+    _analyse_signature,
+    _frozen,
+    _Signature,
+    _signature_by_code,
+    _validate_task_options,
+    llm_param,
+    run_coroutine,
+)
 from graflow.exceptions import DuplicateTaskError
 
 if TYPE_CHECKING:
@@ -24,10 +33,6 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-#: What the engine needs to know of a task function's parameters (see ``_analyse_signature``).
-_Signature = tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]
-
 
 class _Missing:
     """The "no value" marker; a singleton that survives pickling (tasks travel in checkpoints and to workers)."""
@@ -279,21 +284,6 @@ class TaskWrapper(Executable, Generic[P, R]):
             self._signature_cache = cached
         return cached
 
-    @staticmethod
-    def _llm_param(params: Sequence[inspect.Parameter], exact: str, annotation: str, fallback: str) -> str:
-        """D14: the injected parameter is ``exact``, else the one annotated ``annotation``, else ``fallback``."""
-        names = [p.name for p in params]
-        if exact in names:
-            return exact
-        for p in params:
-            ann = p.annotation
-            ann_name = ann if isinstance(ann, str) else getattr(ann, "__name__", "")
-            if ann_name.split(".")[-1] == annotation:
-                return p.name
-        if fallback in names:
-            return fallback
-        return exact
-
     def _compute_fast(self) -> bool:
         """Whether the engine may call ``func()`` directly: nothing to inject, resolve, bind or pass."""
         fast = not (
@@ -387,7 +377,7 @@ class TaskWrapper(Executable, Generic[P, R]):
             call_kwargs = {}
         if self.inject_llm_client:
             params = list(inspect.signature(self.func).parameters.values())
-            call_kwargs[self._llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
+            call_kwargs[llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
         if self.inject_llm_agent:
             params = list(inspect.signature(self.func).parameters.values())
             try:
@@ -397,7 +387,7 @@ class TaskWrapper(Executable, Generic[P, R]):
                     f"Task '{self.task_id}' requires LLMAgent '{self.inject_llm_agent}', which is not registered; "
                     f"register it with wf.register_llm_agent('{self.inject_llm_agent}', agent)"
                 ) from None
-            call_kwargs[self._llm_param(params, "llm_agent", "LLMAgent", "agent")] = agent
+            call_kwargs[llm_param(params, "llm_agent", "LLMAgent", "agent")] = agent
         if kwargs:
             call_kwargs.update(kwargs)
         func: Callable[..., Any] = self.func
@@ -420,87 +410,6 @@ class TaskWrapper(Executable, Generic[P, R]):
         state = self.__getstate__()
         state.pop("_signature_cache", None)
         return (_rebuild_task_wrapper, (self.task_id, self.func), state)
-
-
-_SIGNATURE_CACHE_SIZE = 4096
-_signature_by_code: dict[Any, _Signature] = {}
-
-
-def _frozen(mapping: dict[str, Any] | None) -> Any:
-    return tuple(sorted(mapping.items())) if mapping else None
-
-
-@functools.lru_cache(maxsize=_SIGNATURE_CACHE_SIZE)
-def _analyse_signature(
-    func: Callable[..., Any], inject_context: bool, inject_llm_client: bool, inject_llm_agent: bool
-) -> _Signature:
-    """Parameters of ``func`` that keyword resolution fills (cached per function: many tasks share one)."""
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        params = []
-    if inject_context and params and params[0].kind in (
-        inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ):
-        params = params[1:]
-    skip = set()
-    if inject_llm_client:
-        skip.add(TaskWrapper._llm_param(params, "llm_client", "LLMClient", "llm"))
-    if inject_llm_agent:
-        skip.add(TaskWrapper._llm_param(params, "llm_agent", "LLMAgent", "agent"))
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    resolvable = tuple(
-        (p.name, p.default is not inspect.Parameter.empty) for p in params if p.kind in kinds and p.name not in skip
-    )
-    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    names = frozenset(p.name for p in params)
-    data_param: str | None
-    if inject_context:  # iteration data arrives as the positional argument after the context
-        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                      inspect.Parameter.VAR_POSITIONAL)
-        accepts_data = any(p.kind in positional for p in params)
-        data_param = params[0].name if accepts_data and params[0].kind in positional[:2] else None
-    else:  # D8: as the keyword argument ``data``
-        accepts_data = "data" in names or var_kw
-        data_param = "data"
-    # what resolution fills when an iteration passes data: everything but the parameter that receives it (D8)
-    without_data = tuple(p for p in resolvable if p[0] != data_param)
-    return resolvable, var_kw, accepts_data, names, data_param, without_data
-
-
-def run_coroutine(coroutine: Any) -> Any:
-    """Run an ``async def`` task's coroutine to completion and return its value.
-
-    The engine is synchronous: a coroutine runs on a fresh event loop, or on a helper thread's loop when this
-    thread already runs one (``wf.execute()`` called from async code).
-    """
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graflow-async") as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def _validate_task_options(
-    task_id: Any, func: Any, max_cycles: Any, max_retries: Any, retry_policy: Any
-) -> None:
-    """Reject options that could only fail later, naming the task and the option."""
-    if not isinstance(task_id, str) or not task_id:
-        raise TypeError(f"A task id must be a non-empty string, got {task_id!r}")
-    if not callable(func):
-        raise TypeError(f"Task '{task_id}' needs a callable, got {type(func).__name__}")
-    if isinstance(func, type):
-        raise TypeError(f"Task '{task_id}': @task decorates functions, not classes ({func.__name__})")
-    for name, value in (("max_cycles", max_cycles), ("max_retries", max_retries)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"Task '{task_id}': {name} must be an int >= 0, got {value!r}")
-    if retry_policy is not None and not hasattr(retry_policy, "max_retries"):
-        raise TypeError(f"Task '{task_id}': retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}")
 
 
 def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:
