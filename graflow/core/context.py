@@ -308,6 +308,11 @@ class ExecutionContext:
         return self._task_stack[-1] if self._task_stack else None
 
     @property
+    def running_task_count(self) -> int:
+        """How many task attempts this context runs now."""
+        return len(self._task_stack)
+
+    @property
     def current_task_id(self) -> str | None:
         """The id of the task running now, if any."""
         return self._task_stack[-1].task_id if self._task_stack else None

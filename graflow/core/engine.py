@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from graflow.core.context import ExecutionContext
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _RESULT = ".__result__"
+_perf_counter = time.perf_counter
+# Contexts whose run is going on now, in any thread, keyed by id: what running_contexts() reports.
+_RUNNING: dict[int, ExecutionContext] = {}
 _NOT_RETRIED = (CycleLimitExceededError, GraflowWorkflowCanceledError)
 
 
@@ -80,6 +84,10 @@ class WorkflowEngine:
             ctx.hooks.fire(ctx.hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
         previous = set_active_execution_context(ctx)
         ctx.status = "running"
+        key = id(ctx)
+        registered = key not in _RUNNING  # a nested execute() of the same context leaves the entry to the outer one
+        if registered:
+            _RUNNING[key] = ctx
         try:
             result = self._loop(ctx)
         except BaseException as exc:
@@ -87,6 +95,8 @@ class WorkflowEngine:
             ctx.status = "canceled" if isinstance(exc, GraflowWorkflowCanceledError) else "failed"
             raise
         finally:
+            if registered:
+                _RUNNING.pop(key, None)
             set_active_execution_context(previous)
             if root and ctx.hooks.on_workflow_end:
                 ctx.hooks.fire(ctx.hooks.on_workflow_end, workflow_name=ctx.workflow_name, context=ctx,
@@ -191,11 +201,23 @@ class WorkflowEngine:
                 stack.pop()
                 if handler_type == "direct" and direct_override is None:
                     channel_set(task_id + _RESULT, exc)
+                timed = hooks.task_timed  # the attempt's duration: from its start (tctx) to its handler's end
+                if timed is not None:
+                    try:
+                        timed(task, ctx, _perf_counter() - tctx._started, exc)
+                    except Exception:
+                        _hook_failed(timed)
                 if hooks.on_task_end:
                     hooks.fire(hooks.on_task_end, task=task, context=ctx, result=None, error=exc)
                 self._on_failure(ctx, task, task_id, exc, retry_pending)
                 continue
             stack.pop()
+            timed = hooks.task_timed
+            if timed is not None:
+                try:
+                    timed(task, ctx, _perf_counter() - tctx._started, None)
+                except Exception:
+                    _hook_failed(timed)
             for listener in hooks.on_task_end:
                 try:
                     listener(task=task, context=ctx, result=result, error=None)
@@ -291,6 +313,15 @@ class WorkflowEngine:
         raise error from exc
 
 
+def running_contexts() -> list[ExecutionContext]:
+    """The execution contexts whose run is going on now, in every thread of this process.
+
+    A parallel member's branch is a run of its own. Each context's ``running_task_count`` tells how many task
+    attempts it runs now; metrics read both at scrape time instead of timing every start.
+    """
+    return list(_RUNNING.values())  # one C call: safe while other threads start and end runs
+
+
 def _hook_failed(listener: Any) -> None:
     logger.exception("Hook %r failed", listener)
 
@@ -305,4 +336,4 @@ def _write_checkpoint(ctx: ExecutionContext, control: StepControl) -> None:
 
 _DIRECT = DirectTaskHandler()
 
-__all__ = ["WorkflowEngine"]
+__all__ = ["WorkflowEngine", "running_contexts"]

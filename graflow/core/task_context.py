@@ -15,18 +15,36 @@ if TYPE_CHECKING:
     from graflow.core.task import Executable
 
 
+_perf_counter = time.perf_counter
+
+
 class TaskExecutionContext:
     """Per-attempt facade over the :class:`ExecutionContext` for one running task."""
 
-    __slots__ = ("_control", "_local_data", "execution_context", "start_time", "task", "task_id")
+    __slots__ = ("_control", "_local_data", "_start_wall", "_started", "execution_context", "task", "task_id")
 
     def __init__(self, task_id: str, execution_context: ExecutionContext, task: Executable | None = None) -> None:
         self.task_id = task_id
         self.execution_context = execution_context
         self.task = task
-        self.start_time = time.time()
+        # The start on the monotonic clock; the wall-clock start_time is derived from it when first read.
+        self._started = _perf_counter()
+        self._start_wall: float | None = None
         self._local_data: dict[str, Any] | None = None
         self._control: StepControl | None = None
+
+    @property
+    def start_time(self) -> float:
+        """When this attempt started, in seconds since the epoch (``time.time()``)."""
+        wall = self._start_wall
+        if wall is None:
+            wall = self._start_wall = time.time() - (_perf_counter() - self._started)
+        return wall
+
+    @start_time.setter
+    def start_time(self, value: float) -> None:
+        self._start_wall = value
+        self._started = _perf_counter() - (time.time() - value)
 
     # -- state ------------------------------------------------------------------------------------------------------
     @property
@@ -103,7 +121,7 @@ class TaskExecutionContext:
 
     def elapsed_time(self) -> float:
         """Seconds since this attempt started."""
-        return time.time() - self.start_time
+        return _perf_counter() - self._started
 
     # -- control ----------------------------------------------------------------------------------------------------
     def next_task(self, executable: Executable, goto: bool = False) -> str:

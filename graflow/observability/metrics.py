@@ -96,19 +96,18 @@ class MetricsCollector(Protocol):
 
 @runtime_checkable
 class TaskEventRecorder(Protocol):
-    """Optional fast path of a collector: takes the engine's task events itself.
+    """Optional fast path of a collector: takes the engine's timed task event itself.
 
-    A collector with a non-None ``task_events`` attribute of this type gets ``on_task_start``/``on_task_end``
-    straight from the engine instead of ``record_task_started``/``record_task_execution`` calls made by
-    :class:`MetricsHook`; it must record exactly what those calls would (labels from :func:`task_label`, the
-    context's ``workflow_name``, and :func:`task_status`). This saves a call and the label work on every task.
+    A collector with a non-None ``task_events`` attribute of this type gets ``on_task_timed`` straight from the
+    engine instead of ``record_task_started``/``record_task_execution`` calls made by :class:`MetricsHook`, which
+    then listens to neither ``on_task_start`` nor ``on_task_end``. It must record exactly what
+    ``record_task_execution`` would (labels from :func:`task_label`, the context's ``workflow_name``, and
+    :func:`task_status`) and find tasks in flight on its own (the Prometheus one reads the engine's running contexts
+    at scrape time). This saves a call per task, the timing and the label work.
     """
 
-    def on_task_start(self, *, task: Any, context: Any) -> None:
-        """A task attempt starts (in ``context``, which runs one task at a time)."""
-
-    def on_task_end(self, *, task: Any, context: Any, result: Any = None, error: BaseException | None = None) -> None:
-        """The attempt ``context`` runs ended, successfully when ``error`` is None."""
+    def on_task_timed(self, task: Any, context: Any, duration: float, error: BaseException | None = None) -> None:
+        """An attempt that ``context`` ran ended after ``duration`` seconds, successfully when ``error`` is None."""
 
 
 @lru_cache(maxsize=4096)
@@ -166,7 +165,8 @@ class MetricsHook(EngineHook):
     Durations are measured here, between ``on_task_start`` and ``on_task_end`` of the same task on the same thread,
     so they include the handler but not the time a task waited in a queue (that is ``on_task_dequeued``'s
     ``wait_seconds``). A collector that offers a :class:`TaskEventRecorder` as ``task_events`` (the Prometheus one in
-    single-process mode) receives the two task events from the engine directly.
+    single-process mode) receives the engine's ``on_task_timed`` event directly instead (the engine times the
+    attempt, and nothing runs at its start).
 
     Args:
         collector: Where metrics go. Default: a :class:`~graflow.observability.prometheus.PrometheusCollector` on
@@ -185,14 +185,19 @@ class MetricsHook(EngineHook):
             collector = PrometheusCollector(registry)
         self.collector = collector
         events: TaskEventRecorder | None = getattr(collector, "task_events", None)
-        overridden = (type(self).on_task_start is not MetricsHook.on_task_start
-                      or type(self).on_task_end is not MetricsHook.on_task_end)
+        cls = type(self)
+        timed_overridden = cls.on_task_timed is not MetricsHook.on_task_timed
+        overridden = (timed_overridden or cls.on_task_start is not MetricsHook.on_task_start
+                      or cls.on_task_end is not MetricsHook.on_task_end)
         if events is not None and not overridden:
-            # The engine finds listeners with getattr(hook, event): these instance attributes make it call the
-            # collector's recorder directly, one Python call per event instead of two. (A subclass that overrides
-            # either event keeps the collector calls, so that its own code runs.)
-            self.on_task_start = events.on_task_start  # type: ignore[method-assign]
-            self.on_task_end = events.on_task_end  # type: ignore[method-assign]
+            # The engine finds listeners with getattr(hook, event): these instance attributes make it time each
+            # attempt and call the collector's recorder directly, once per task, and call nothing at the start.
+            # (A subclass that overrides either event keeps the collector calls, so that its own code runs.)
+            self.on_task_timed = events.on_task_timed  # type: ignore[method-assign]
+            self.on_task_start = None  # type: ignore[assignment,method-assign]
+            self.on_task_end = None  # type: ignore[assignment,method-assign]
+        elif not timed_overridden:
+            self.on_task_timed = None  # type: ignore[assignment,method-assign]
         # Bound once: the task events run for every task.
         self._record_started = collector.record_task_started
         self._record_execution = collector.record_task_execution
@@ -212,9 +217,9 @@ class MetricsHook(EngineHook):
         """Record the run's duration and outcome."""
         start = self._run_starts.pop(id(context), None)
         duration = time.perf_counter() - start if start is not None else 0.0
+        # Task completions of the run (a task that ran again counts again): a length, not a pass over the log.
         log = getattr(context, "execution_log", None)
-        # Distinct completed tasks, as ``completed_tasks`` counts them, without building that list.
-        tasks_count = len(set(log)) if log is not None else len(getattr(context, "completed_tasks", None) or ())
+        tasks_count = len(log) if log is not None else len(getattr(context, "completed_tasks", None) or ())
         self.collector.record_workflow_execution(
             workflow_name or _workflow_label(context), duration, tasks_count, status=workflow_status(context, error)
         )
@@ -247,6 +252,11 @@ class MetricsHook(EngineHook):
         self._record_execution(
             label, _perf_counter() - start, STATUS_SUCCESS if error is None else task_status(error), workflow=workflow
         )
+
+    def on_task_timed(
+        self, task: Any, context: ExecutionContext, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Replaced per instance: by the collector's recorder on the fast path, else by None (not listened to)."""
 
     def on_task_retry(
         self, *, task: Any, context: ExecutionContext, attempt: int, delay: float, error: BaseException

@@ -130,7 +130,7 @@ class _Metrics:
                             ["workflow", "status"], registry=r)
         self.run_duration = Histogram("graflow_workflow_duration_seconds", "Root workflow run duration",
                                       ["workflow"], buckets=WORKFLOW_DURATION_BUCKETS, registry=r)
-        self.run_tasks = Histogram("graflow_workflow_tasks", "Tasks completed per root workflow run", ["workflow"],
+        self.run_tasks = Histogram("graflow_workflow_tasks", "Task completions per root workflow run", ["workflow"],
                                    buckets=WORKFLOW_TASKS_BUCKETS, registry=r)
         # Every worker observes the same queue: the latest observation is the answer, not the sum.
         self.queue_depth = Gauge("graflow_queue_depth", "Tasks waiting in a queue", ["queue"], registry=r,

@@ -2,12 +2,13 @@
 
 ``graflow_tasks_total``, ``graflow_task_duration_seconds`` and ``graflow_tasks_in_flight`` change on every task,
 so they sit on the engine's hot path. prometheus-client's metric objects take a lock and walk every bucket per
-observation; here the engine's task events reach :attr:`TaskSeries.on_task_start` and :attr:`TaskSeries.on_task_end`
-directly (the :class:`~graflow.observability.metrics.MetricsHook` hands them over) and do the least they can:
+observation; here the engine's ``on_task_timed`` event reaches :attr:`TaskSeries.on_task_timed` directly (the
+:class:`~graflow.observability.metrics.MetricsHook` hands it over) and does the least it can:
 
-- An execution context runs one task at a time, so a start only stores the time under its context in a dictionary
-  and the end pops it. Tasks in flight are the entries seen at scrape time.
-- The end finds the buffer of the (workflow, task) series through a cache keyed by the workflow name and the task's
+- The engine times the attempt and reports it once, at its end: nothing runs at the start. Tasks in flight are
+  counted at scrape time from the runs going on now (``graflow.core.engine.running_contexts``) that report to this
+  series, each with its ``running_task_count``.
+- The listener finds the buffer of the (workflow, task) series through a cache keyed by the workflow name and the task's
   function name, so tasks built afresh for every run (a worker decodes each task record) still hit it.
 - A successful attempt appends its duration to the buffer. ``list.append`` is atomic, so threads (the members of a
   parallel group) share buffers without a lock and lose no update. Every :data:`FOLD_EVERY` appends, and at every
@@ -23,14 +24,16 @@ prometheus-client's file-backed metrics instead.
 from __future__ import annotations
 
 import threading
-import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
+from itertools import repeat
+from operator import le
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.utils import floatToGoString
 
+from graflow.core.engine import running_contexts
 from graflow.core.task import TaskWrapper
 from graflow.observability.metrics import STATUS_SUCCESS, UNKNOWN_LABEL, task_label, task_status
 
@@ -44,9 +47,6 @@ FOLD_EVERY = 1024
 # Past this many cached (workflow, function name) pairs the cache is emptied, so that it stays bounded even when
 # workflow names are not.
 MAX_CACHED_NAMES = 4096
-# ExecutionContext.status once its run is over: an attempt still recorded as running under such a context never
-# ended (a BaseException, such as a worker shutdown, went through the engine).
-_RUN_OVER = frozenset({"completed", "failed", "canceled", "cancelled", "terminated", "max_steps_reached"})
 
 
 class _Buffer(list[float]):
@@ -76,20 +76,31 @@ class _Series:
         """Count ``durations`` of successful attempts."""
         if not durations:
             return
-        last = bisect_left(bounds, max(durations))
-        first = bisect_left(bounds, min(durations)) if last else 0
-        if first == last:  # the common case (one task's durations are alike): no sort
-            self.buckets[first] += len(durations)
+        count = len(durations)
+        total = sum(durations)
+        # Durations are >= 0, so a total within the first bound puts all of them in the first bucket: for short
+        # tasks the pass that sums them is the only one.
+        if total <= bounds[0] or (high := max(durations)) <= bounds[0]:
+            first, inside = 0, count
         else:
-            ordered = sorted(durations)
+            first = bisect_left(bounds, min(durations))  # the bucket of the shortest (len(bounds): +Inf)
+            if first == len(bounds) or high <= bounds[first]:  # alike durations: one bucket holds them
+                inside = count
+            else:  # counted in C; only the longer ones (a pause, a slow call) are sorted into their buckets
+                inside = sum(map(le, durations, repeat(bounds[first])))
+        self.buckets[first] += inside
+        if inside < count:
+            longer = sorted(filter(bounds[first].__lt__, durations))
             below = 0
-            for i in range(first, last):
-                upto = bisect_right(ordered, bounds[i])  # le: a duration equal to the bound is in its bucket
+            for i in range(first + 1, len(bounds)):
+                upto = bisect_right(longer, bounds[i])  # le: a duration equal to the bound is in its bucket
                 self.buckets[i] += upto - below
                 below = upto
-            self.buckets[last] += len(ordered) - below
-        self.sum += sum(durations)
-        self.statuses[STATUS_SUCCESS] = self.statuses.get(STATUS_SUCCESS, 0) + len(durations)
+                if below == len(longer):
+                    break
+            self.buckets[-1] += len(longer) - below
+        self.sum += total
+        self.statuses[STATUS_SUCCESS] = self.statuses.get(STATUS_SUCCESS, 0) + count
 
     def add(self, status: str, duration: float, bounds: tuple[float, ...]) -> None:
         """Count one attempt."""
@@ -102,17 +113,16 @@ class TaskSeries:
     """Counts task attempts; :meth:`collect` renders the three families for a registry.
 
     Attributes:
-        on_task_start: Engine-hook listener ``(*, task, context)``: an attempt starts.
-        on_task_end: Engine-hook listener ``(*, task, context, result=None, error=None)``: it ended. Both record
-            what ``record_task_started``/``record_task_execution`` of the collector would, with the labels of
-            :func:`~graflow.observability.metrics.task_label` and the context's ``workflow_name``.
+        on_task_timed: Engine-hook listener ``(task, context, duration, error=None)``: an attempt ended. It
+            records what ``record_task_execution`` of the collector would, with the labels of
+            :func:`~graflow.observability.metrics.task_label` and the context's ``workflow_name``; tasks in flight
+            are read from the engine's running contexts at scrape time instead of being counted at every start.
 
     Args:
         buckets: Upper bounds of the duration histogram, ascending, without ``+Inf``.
     """
 
-    on_task_start: Callable[..., None]
-    on_task_end: Callable[..., None]
+    on_task_timed: Callable[..., None]
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.buckets = tuple(float(b) for b in buckets)
@@ -121,11 +131,9 @@ class TaskSeries:
         # context.workflow_name -> function name -> buffer (TaskWrapper tasks only, see _buffer_for)
         self._cache: dict[str, dict[str, _Buffer]] = {}
         self._cached = 0
-        # execution context -> perf_counter() at the start of the attempt it runs now
-        self._running: dict[Any, float] = {}
         # attempts started through started() (the string API) and not ended, per workflow label
         self._started: dict[str, int] = {}
-        self.on_task_start, self.on_task_end = self._task_listeners()
+        self.on_task_timed = self._timed_listener()
 
     # -- series -----------------------------------------------------------------------------------------------------
     def _series_for(self, workflow: str, task: str) -> _Series:
@@ -165,33 +173,18 @@ class TaskSeries:
             buffer.series.add(task_status(error), duration, self.buckets)
 
     # -- engine task events (the hot path) --------------------------------------------------------------------------
-    def _task_listeners(self) -> tuple[Callable[..., None], Callable[..., None]]:
-        """The two listeners, as closures: their free variables read faster than attributes of ``self``."""
-        running = self._running
+    def _timed_listener(self) -> Callable[..., None]:
+        """The listener, as a closure: its free variables read faster than attributes of ``self``."""
         cache = self._cache
-        perf_counter = time.perf_counter
         task_wrapper = TaskWrapper
         fold_every = FOLD_EVERY
         buffer_for = self._buffer_for
         flush = self._flush
         failed = self._failed
 
-        def on_task_start(*, task: Any, context: Any) -> None:
-            try:
-                running[context] = perf_counter()
-            except TypeError:  # an unhashable stand-in for a context: nothing to time the attempt by
-                pass
-
-        def on_task_end(
-            *, task: Any, context: Any, result: Any = None, error: BaseException | None = None
-        ) -> None:
-            end = perf_counter()
-            try:
-                start = running.pop(context)
-            except (KeyError, TypeError):
-                return  # an end without a start (the hook was added while the task ran)
+        def on_task_timed(task: Any, context: Any, duration: float, error: BaseException | None = None) -> None:
             # A TaskWrapper's label is its function name (see task_label); other kinds of task take the long way.
-            if task.__class__ is task_wrapper:
+            if type(task) is task_wrapper:
                 try:
                     buffer = cache[context.workflow_name][task.__name__]
                 except (KeyError, AttributeError, TypeError):  # not cached yet, or not an engine context
@@ -199,13 +192,13 @@ class TaskSeries:
             else:
                 buffer = buffer_for(task, context)
             if error is None:
-                buffer.append(end - start)
+                buffer.append(duration)
                 if len(buffer) >= fold_every:
                     flush(buffer)
             else:
-                failed(buffer, error, end - start)
+                failed(buffer, error, duration)
 
-        return on_task_start, on_task_end
+        return on_task_timed
 
     # -- collector API (record_task_started / record_task_execution) ------------------------------------------------
     def started(self, workflow: str) -> None:
@@ -241,13 +234,14 @@ class TaskSeries:
             in_flight = dict(self._started)
         for workflow in {s.workflow for s in copies}:
             in_flight.setdefault(workflow, 0)  # a workflow that ran tasks shows 0, not nothing, when idle
-        for context, start in list(self._running.items()):  # list(...) copies in one C call: safe against writers
-            if getattr(context, "status", None) in _RUN_OVER:  # not in flight, and not worth keeping
-                if self._running.get(context) is start:
-                    self._running.pop(context, None)
+        listener = self.on_task_timed
+        for context in running_contexts():  # runs going on now; only those that report to this series count
+            if listener not in context.hooks.on_task_timed:
                 continue
-            workflow = str(getattr(context, "workflow_name", None) or UNKNOWN_LABEL)
-            in_flight[workflow] = in_flight.get(workflow, 0) + 1
+            running = context.running_task_count
+            if running:
+                workflow = str(context.workflow_name or UNKNOWN_LABEL)
+                in_flight[workflow] = in_flight.get(workflow, 0) + running
         return copies, in_flight
 
     def describe(self) -> Iterator[Any]:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from graflow.core.decorators import task
+from graflow.core.engine import running_contexts
 from graflow.core.retry import RetryPolicy
 from graflow.core.workflow import workflow
 from graflow.exceptions import GraflowError
@@ -174,7 +175,8 @@ def test_fast_path_records_what_the_collector_path_records(scenario: str) -> Non
     SCENARIOS[scenario](MetricsHook(memory))
     registry = CollectorRegistry()
     fast = MetricsHook(registry=registry)
-    assert fast.on_task_start == fast.collector.task_events.on_task_start  # type: ignore[attr-defined]
+    assert fast.on_task_timed == fast.collector.task_events.on_task_timed  # type: ignore[attr-defined]
+    assert fast.on_task_start is None and fast.on_task_end is None  # nothing runs at a task's start
     SCENARIOS[scenario](fast)
 
     # then the same attempts, statuses, histogram counts and runs are recorded, and nothing is left in flight
@@ -210,6 +212,31 @@ def test_a_nested_run_is_in_flight_with_the_task_that_runs_it() -> None:
     assert durations["parent"] >= durations["probe"]
 
 
+def test_members_of_a_running_parallel_group_are_in_flight() -> None:
+    # given a parallel group of three members on threads that hold until the test has scraped the registry
+    registry = CollectorRegistry()
+    arrived = threading.Barrier(4, timeout=30)
+    release = threading.Event()
+    with workflow("fanout", hooks=[MetricsHook(registry=registry)]) as wf:
+
+        def member() -> None:
+            arrived.wait()
+            assert release.wait(30)
+
+        (task("m1")(member) | task("m2")(member) | task("m3")(member)).with_execution(backend="threading")
+        runner = threading.Thread(target=wf.execute)
+        runner.start()
+        arrived.wait()
+        during = _in_flight(registry)
+        release.set()
+        runner.join(30)
+
+    # then the three members and the group task that runs them were in flight, and nothing is afterwards
+    assert during == {"fanout": 4}
+    assert _in_flight(registry) == {"fanout": 0}
+    assert _task_counts(registry)[("fanout", "member", "success")] == 3
+
+
 class _Abort(BaseException):
     """Goes through the engine without an on_task_end, like a worker shutdown."""
 
@@ -226,10 +253,9 @@ def test_an_attempt_aborted_by_a_base_exception_stops_counting_in_flight() -> No
         with pytest.raises(_Abort):
             wf.execute()
 
-    # then the next scrape shows nothing in flight and the series let go of the attempt
+    # then the next scrape shows nothing in flight and the engine no longer lists the run
     assert _in_flight(registry).get("aborted", 0) == 0
-    series = PrometheusCollector(registry).task_events
-    assert series is not None and not series._running
+    assert all(ctx.workflow_name != "aborted" for ctx in running_contexts())
 
 
 def test_durations_folded_across_many_buffers_match_prometheus_client() -> None:
@@ -282,8 +308,8 @@ def test_counters_never_go_backwards_while_threads_record_and_scrapes_run() -> N
         context = Ctx()
         start.wait()
         for i in range(per_thread):
-            series.on_task_start(task=leaf_task, context=context)
-            series.on_task_end(task=leaf_task, context=context, error=None if i % 7 else ValueError("x"))
+            series.on_task_timed(task=leaf_task, context=context, duration=1e-6 * (i % 50),
+                                 error=None if i % 7 else ValueError("x"))
 
     workers = [threading.Thread(target=work) for _ in range(threads)]
     for w in workers:
@@ -343,8 +369,7 @@ def test_tasks_that_are_not_function_wrappers_take_their_label_from_task_label()
 
     context = Ctx()
     for _ in range(2):
-        series.on_task_start(task=Step(), context=context)
-        series.on_task_end(task=Step(), context=context)
+        series.on_task_timed(task=Step(), context=context, duration=0.001)
 
     assert _task_counts(registry) == {("odd", "step", "success"): 2}
 

@@ -6,10 +6,12 @@ import io
 import json
 import logging
 import re
+import time
 
 import pytest
 
 from graflow import task, workflow
+from graflow.core.engine import running_contexts
 from graflow.core.hooks import EngineHook, HookSet
 from graflow.exceptions import GraflowRuntimeError
 from graflow.trace import ConsoleTracer, NoopTracer, Tracer
@@ -54,6 +56,75 @@ def test_hooks_receive_events_in_order() -> None:
         "wf-start:hooked", "start:a", "end:a:None:ValueError", "retry:a:1", "start:a", "end:a:1:None",
         "start:b", "end:b:2:None", "wf-end:completed:2",
     ]
+
+
+def test_timed_listeners_get_each_attempts_duration_before_its_end_event() -> None:
+    # given a hook that listens to on_task_timed and on_task_end, and a task that fails once, then sleeps
+    events: list[tuple[str, str, float | None, str | None]] = []
+
+    class Timed(EngineHook):
+        def on_task_timed(self, task, context, duration, error=None):  # type: ignore[no-untyped-def]
+            events.append(("timed", task.task_id, duration, type(error).__name__ if error else None))
+
+        def on_task_end(self, *, task, context, result=None, error=None):  # type: ignore[no-untyped-def]
+            events.append(("end", task.task_id, None, type(error).__name__ if error else None))
+
+    with workflow("timed", hooks=[Timed()]) as wf:
+        attempts = []
+
+        @task(max_retries=1)
+        def slow() -> None:
+            attempts.append(1)
+            if len(attempts) == 1:
+                raise ValueError("once")
+            time.sleep(0.02)
+
+        wf.execute()
+
+    # then each attempt is reported once with its outcome, timed before its end event, the sleep included
+    assert [(kind, tid, err) for kind, tid, _, err in events] == [
+        ("timed", "slow", "ValueError"), ("end", "slow", "ValueError"), ("timed", "slow", None), ("end", "slow", None)]
+    failed, succeeded = events[0][2], events[2][2]
+    assert failed is not None and 0 <= failed < 0.02
+    assert succeeded is not None and succeeded >= 0.02
+
+
+def test_an_instance_can_opt_out_of_an_event_its_class_handles() -> None:
+    # given a hook class that handles task starts, and an instance that sets the event to None
+    class Starts(EngineHook):
+        def __init__(self, listen: bool) -> None:
+            self.seen: list[str] = []
+            if not listen:
+                self.on_task_start = None  # type: ignore[assignment,method-assign]
+
+        def on_task_start(self, *, task, context):  # type: ignore[no-untyped-def]
+            self.seen.append(task.task_id)
+
+    listening, silent = Starts(True), Starts(False)
+    hooks = HookSet([listening, silent])
+
+    # then only the listening instance is dispatched to, and a run calls it alone
+    assert hooks.on_task_start == (listening.on_task_start,)
+    with workflow("optout", hooks=[listening, silent]) as wf:
+        task("only")(lambda: None)
+        wf.execute()
+    assert listening.seen == ["only"] and silent.seen == []
+
+
+def test_running_contexts_lists_a_run_while_it_goes_on_and_not_after() -> None:
+    # given a task that looks at the engine's running contexts while it runs
+    seen: list[tuple[str, int]] = []
+    with workflow("live") as wf:
+
+        @task
+        def look() -> None:
+            seen.extend((ctx.workflow_name, ctx.running_task_count) for ctx in running_contexts())
+
+        wf.execute()
+
+    # then its run was listed with one task running, and is gone once the run ended
+    assert ("live", 1) in seen
+    assert all(ctx.workflow_name != "live" for ctx in running_contexts())
 
 
 def test_a_broken_hook_is_logged_and_never_breaks_a_run(caplog: pytest.LogCaptureFixture) -> None:
