@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 
@@ -12,6 +13,7 @@ from graflow.core.engine import WorkflowEngine
 from graflow.core.graph import TaskGraph
 from graflow.core.handler import TaskHandler
 from graflow.core.task import TaskWrapper
+from graflow.core.task_context import TaskExecutionContext
 from graflow.exceptions import GraflowRuntimeError
 
 
@@ -298,3 +300,36 @@ def test_tasks_survive_pickling_with_their_flags() -> None:
         graph = loads(dumps(wf.graph))
     assert clone.max_retries == 2 and clone.inject_context
     assert ExecutionContext.create(graph).execute() == "step"
+
+
+def test_a_task_sees_when_its_attempt_started_and_how_long_it_has_run() -> None:
+    # given a task that reads its start time and elapsed time before and after a short sleep
+    seen: dict[str, float] = {}
+    with workflow("clock") as wf:
+
+        @task(inject_context=True)
+        def timed(ctx: TaskExecutionContext) -> None:
+            seen["start"] = ctx.start_time
+            seen["first"] = ctx.elapsed_time()
+            time.sleep(0.02)
+            seen["second"] = ctx.elapsed_time()
+            seen["start_again"] = ctx.start_time
+
+        before = time.time()
+        wf.execute()
+        after = time.time()
+
+    # then the start is a wall-clock time within the run, stable across reads, and elapsed time grows with the sleep
+    assert before <= seen["start"] <= after
+    assert seen["start_again"] == seen["start"]
+    assert 0 <= seen["first"] < seen["second"]
+    assert seen["second"] - seen["first"] >= 0.02
+
+
+def test_setting_start_time_moves_elapsed_time_with_it() -> None:
+    # given a task context whose start time is set ten seconds back
+    tctx = TaskExecutionContext("t", ExecutionContext.create(TaskGraph(), "t"))
+    tctx.start_time = time.time() - 10
+
+    # then its elapsed time counts from there
+    assert 10 <= tctx.elapsed_time() < 11
