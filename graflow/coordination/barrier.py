@@ -87,6 +87,13 @@ def completion_json(
     task_id: str, success: bool, error_message: str | None, duration: float | None = None, worker: str | None = None
 ) -> str:
     """The completion record stored for one member: upstream's fields, plus ``duration`` and ``worker`` when known."""
+    if error_message is None and isinstance(duration, float) and worker is not None:
+        # Every task a worker finishes without error: the same JSON as below, without building a dict to encode.
+        return (
+            f'{{"task_id": {_escape(task_id)}, "success": {"true" if success else "false"}, '
+            f'"timestamp": {time.time()!r}, "error_message": null, "duration": {_float(duration)}, '
+            f'"worker": {_escape(worker)}}}'
+        )
     body: dict[str, Any] = {
         "task_id": task_id,
         "success": bool(success),
@@ -98,6 +105,13 @@ def completion_json(
     if worker is not None:
         body["worker"] = worker
     return json.dumps(body)
+
+
+_escape = json.encoder.encode_basestring_ascii
+
+
+def _float(value: float) -> str:
+    return repr(value) if value == value and value not in (float("inf"), float("-inf")) else json.dumps(value)
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()

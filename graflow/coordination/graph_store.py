@@ -1,6 +1,6 @@
 """Content-addressed store of pickled task graphs in Redis, shared by a producer and its workers.
 
-``save`` pickles the graph (cloudpickle), names it by the sha256 of the pickled bytes, compresses it (zlib level 6),
+``save`` pickles the graph (cloudpickle), names it by the sha256 of the pickled bytes, compresses it (zlib level 3),
 frames it with the signer (D20) and writes ``{prefix}:graph:{hash}`` with ``SET NX EX ttl``. Saving a graph that is
 already stored only refreshes its TTL, and so does every ``load``: a graph is kept while a run uses it (D26).
 
@@ -28,7 +28,8 @@ from graflow.security.signing import NullSigner, PayloadSigner, Signer
 from graflow.security.transport import ensure_transport_allowed
 from graflow.utils.redis_utils import binary_redis_client
 
-COMPRESSION_LEVEL: Final = 6
+# Level 3 compresses a large graph about three times faster than level 6, to a blob only a few percent larger.
+COMPRESSION_LEVEL: Final = 3
 _HASH_RE: Final = re.compile(r"[0-9a-f]{64}")
 
 

@@ -407,12 +407,66 @@ class TaskWrapper(Executable, Generic[P, R]):
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:
+        # Compact: only the attributes that differ from what the rebuild derives from (task_id, func) travel. A
+        # graph of many tasks is pickled per run and unpickled by every worker, so this is paid per task.
         state = self.__getstate__()
         state.pop("_signature_cache", None)
-        return (_rebuild_task_wrapper, (self.task_id, self.func), state)
+        task_id, func = state.pop("task_id"), state.pop("func")
+        for name, value in _derived_attributes(task_id, func):
+            if state.get(name, _MISSING) is value:
+                del state[name]
+        for name, value in _DEFAULT_ATTRIBUTES.items():
+            if state.get(name, _MISSING) is value:
+                del state[name]
+        return (_restore_task_wrapper, (task_id, func, state or None))
+
+
+# What a rebuilt TaskWrapper holds unless its pickled state says otherwise (the defaults of ``__init__``).
+_DEFAULT_ATTRIBUTES: dict[str, Any] = {
+    "inject_context": False,
+    "inject_llm_client": False,
+    "inject_llm_agent": None,
+    "handler_type": "direct",
+    "resolve_keyword_args": True,
+    "max_cycles": None,
+    "retry_policy": None,
+    "max_retries": None,
+    "_bound_kwargs": _NO_KWARGS,
+    "_iteration_data": _MISSING,
+    "_signature_cache": None,
+    "_fast": None,
+    "_is_async": False,
+}
+
+
+def _derived_attributes(task_id: str, func: Callable[..., Any]) -> tuple[tuple[str, Any], ...]:
+    name = getattr(func, "__name__", task_id)
+    return (
+        ("__name__", name),
+        ("__qualname__", getattr(func, "__qualname__", name)),
+        ("__doc__", getattr(func, "__doc__", None)),
+        ("__module__", getattr(func, "__module__", __name__)),
+        ("__annotations__", getattr(func, "__annotations__", _NO_KWARGS)),
+        ("__wrapped__", func),
+    )
+
+
+def _restore_task_wrapper(
+    task_id: str, func: Callable[..., Any], state: dict[str, Any] | None
+) -> TaskWrapper[Any, Any]:
+    """Rebuild a pickled TaskWrapper without running ``__init__`` (its options were checked when it was made)."""
+    wrapper: TaskWrapper[Any, Any] = TaskWrapper.__new__(TaskWrapper)
+    attributes = wrapper.__dict__
+    attributes.update(_DEFAULT_ATTRIBUTES)
+    attributes["task_id"], attributes["func"] = task_id, func
+    attributes.update(_derived_attributes(task_id, func))
+    if state:
+        attributes.update(state)
+    return wrapper
 
 
 def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:
+    """Pickles made before the compact form: the full state is applied after this."""
     return TaskWrapper(task_id, func, register_to_context=False)
 
 

@@ -64,6 +64,7 @@ class HandlerRegistry:
         self._sessions: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._needs: dict[str, bool] = {}
         self._lock = threading.Lock()
+        self._needs_lock = threading.Lock()
 
     def for_session(
         self, redis_client: Any, key_prefix: str, session_id: str, graph_hash: str, graph: Any
@@ -75,9 +76,13 @@ class HandlerRegistry:
         """
         needs = self._needs.get(graph_hash)
         if needs is None:
-            needs = self._needs[graph_hash] = graph_needs_handlers(graph)
-            if len(self._needs) > HANDLER_CACHE_SIZE:
-                self._needs.clear()
+            # Once per graph, not once per runner thread starting on it together (a walk over every node).
+            with self._needs_lock:
+                needs = self._needs.get(graph_hash)
+                if needs is None:
+                    if len(self._needs) >= HANDLER_CACHE_SIZE:
+                        self._needs.clear()
+                    needs = self._needs[graph_hash] = graph_needs_handlers(graph)
         if not needs:
             return self.own
         with self._lock:

@@ -234,6 +234,8 @@ def run_worker(args: argparse.Namespace) -> int:
             hooks=hooks,
             prefetch=None if args.prefetch is None else int(args.prefetch),
         )
+        # This process is a worker and nothing else: cached graphs may leave the garbage collector's sight.
+        worker.runner.graphs.freeze = True
     except ConfigError as exc:
         print(f"graflow worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
