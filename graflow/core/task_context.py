@@ -46,6 +46,17 @@ class TaskExecutionContext:
         self._start_wall = value
         self._started = _perf_counter() - (time.time() - value)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The monotonic start means nothing in another process: the wall-clock start travels instead.
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "_started"}
+        state["_start_wall"] = self.start_time
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.start_time = state["_start_wall"]
+
     # -- state ------------------------------------------------------------------------------------------------------
     @property
     def control(self) -> StepControl:

@@ -333,3 +333,17 @@ def test_setting_start_time_moves_elapsed_time_with_it() -> None:
 
     # then its elapsed time counts from there
     assert 10 <= tctx.elapsed_time() < 11
+
+
+def test_a_pickled_task_context_keeps_its_wall_clock_start() -> None:
+    # given a task context that started five seconds ago, pickled and loaded again
+    import pickle
+
+    tctx = TaskExecutionContext("t", ExecutionContext.create(TaskGraph(), "t"))
+    tctx.start_time = time.time() - 5
+    loaded = pickle.loads(pickle.dumps(tctx))
+
+    # then the copy has the same start and counts its elapsed time from it
+    assert loaded.start_time == tctx.start_time
+    assert loaded.task_id == "t"
+    assert 5 <= loaded.elapsed_time() < 6
