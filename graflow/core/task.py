@@ -289,7 +289,8 @@ class TaskWrapper(Executable, Generic[P, R]):
         fast = not (
             self._is_async
             or self.inject_context or self.inject_llm_client or self.inject_llm_agent or self._bound_kwargs
-            or self._iteration_data is not _MISSING or (self.resolve_keyword_args and self._signature()[0])
+            or self._iteration_data is not _MISSING
+            or (self.resolve_keyword_args and not _takes_no_named_parameters(self.func) and self._signature()[0])
         )
         self._fast = fast
         return fast
@@ -463,6 +464,24 @@ def _restore_task_wrapper(
     if state:
         attributes.update(state)
     return wrapper
+
+
+def _takes_no_named_parameters(func: Any) -> bool:
+    """A plain function whose code declares no named parameters: keyword resolution has nothing to fill.
+
+    Read from the code object, which is cheaper than the signature analysis; a function that carries its own
+    ``__signature__`` or wraps another (``functools.wraps``) is left to the analysis, as ``inspect`` would follow it.
+    """
+    if type(func) is not _FUNCTION:
+        return False
+    code = func.__code__
+    if code.co_argcount or code.co_kwonlyargcount:
+        return False
+    extra = func.__dict__
+    return not extra or ("__wrapped__" not in extra and "__signature__" not in extra)
+
+
+_FUNCTION = type(_takes_no_named_parameters)
 
 
 def _rebuild_task_wrapper(task_id: str, func: Callable[..., Any]) -> TaskWrapper[Any, Any]:

@@ -347,3 +347,43 @@ def test_a_pickled_task_context_keeps_its_wall_clock_start() -> None:
     assert loaded.start_time == tctx.start_time
     assert loaded.task_id == "t"
     assert 5 <= loaded.elapsed_time() < 6
+
+
+def test_keyword_resolution_follows_wrapped_functions_and_declared_signatures() -> None:
+    # given tasks whose own code takes no named parameters but whose signature (functools.wraps, __signature__) does
+    import functools
+    import inspect
+
+    seen: dict[str, object] = {}
+
+    def record(name: str) -> object:
+        def decorate(func: object) -> object:
+            @functools.wraps(func)  # type: ignore[arg-type]
+            def wrapper(*args: object, **kwargs: object) -> object:
+                seen[name] = kwargs.get("value", args[0] if args else None)
+                return None
+
+            return wrapper
+
+        return decorate
+
+    def declared(*args: object, **kwargs: object) -> None:
+        seen["declared"] = kwargs.get("value")
+
+    declared.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("value", inspect.Parameter.KEYWORD_ONLY)]
+    )
+
+    def plain(*args: object, **kwargs: object) -> None:
+        seen["plain"] = (args, kwargs)
+
+    with workflow("resolution") as wf:
+
+        @record("wrapped")
+        def wrapped(value: int) -> None: ...
+
+        task("wrapped_task")(wrapped) >> task("declared_task")(declared) >> task("plain_task")(plain)
+        wf.execute("wrapped_task", initial_channel={"value": 7})
+
+    # then the wrapped and the declared signatures receive the channel value; the plain one is called bare
+    assert seen == {"wrapped": 7, "declared": 7, "plain": ((), {})}
