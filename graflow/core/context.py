@@ -17,7 +17,7 @@ from graflow.core.cycle import CycleController
 from graflow.core.graph import TaskGraph
 from graflow.core.hooks import EngineHook, HookSet
 from graflow.core.retry import RetryController
-from graflow.core.scheduler import Scheduler
+from graflow.core.scheduler import Scheduler, weak_graph_source
 from graflow.core.task import Executable, TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
 from graflow.exceptions import GraflowRuntimeError, GraphCompilationError
@@ -94,7 +94,7 @@ class ExecutionContext:
         self.retry_controller = RetryController(default_max_retries)
         # Every completion in order, repeats included (loops, goto). ``completed_tasks`` is the de-duplicated view.
         self.execution_log: list[str] = []
-        self.scheduler = Scheduler(self._nx_graph)
+        self.scheduler = Scheduler(weak_graph_source(self))
         self.handlers: dict[str, Any] = dict(handlers or {})
         self.tracer = tracer if tracer is not None else _default_tracer()
         self.hooks = HookSet([self.tracer, *(hooks or [])])
@@ -175,9 +175,6 @@ class ExecutionContext:
     def graph(self) -> TaskGraph:
         """The run's graph: the static definition plus the run's dynamic and iteration nodes."""
         return self._graph
-
-    def _nx_graph(self) -> Any:
-        return self._graph.digraph
 
     def _own_graph(self) -> TaskGraph:
         if not self._owns_graph:
@@ -396,7 +393,7 @@ class ExecutionContext:
         running_group = self.current_task_context
         branch.group_id = running_group.task_id if running_group is not None else None
         branch.__dict__.pop("_completed_view", None)
-        branch.scheduler = Scheduler(branch._nx_graph)
+        branch.scheduler = Scheduler(weak_graph_source(branch))
         running = self.current_task_context
         if running is not None and running.task_id in self.scheduler.triggers:
             # D11: a member is fed by whatever triggered its group
@@ -525,7 +522,7 @@ class ExecutionContext:
         self.__dict__.setdefault("checkpoint_policy", None)
         self.tracer = _default_tracer()
         self.hooks = HookSet([self.tracer])
-        self.scheduler = Scheduler(self._nx_graph)
+        self.scheduler = Scheduler(weak_graph_source(self))
         self.scheduler.set_state(scheduler_state)
         if channel is None:
             from graflow.channels.factory import ChannelFactory

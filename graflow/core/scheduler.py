@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -168,4 +169,22 @@ class Scheduler:
         self.joins.clear()
 
 
-__all__ = ["Scheduler"]
+def weak_graph_source(owner: Any) -> Callable[[], DiGraph]:
+    """A ``graph_source`` that reads ``owner.graph.digraph`` through a weak reference.
+
+    The owner (an execution context) holds its scheduler; a bound method as the source would make a cycle, and every
+    finished context would then wait for the cyclic garbage collector instead of going with its last reference.
+    """
+    ref = weakref.ref(owner)
+
+    def current_graph() -> DiGraph:
+        alive = ref()
+        if alive is None:
+            raise ReferenceError("the owner of this scheduler no longer exists")
+        graph: DiGraph = alive.graph.digraph
+        return graph
+
+    return current_graph
+
+
+__all__ = ["Scheduler", "weak_graph_source"]

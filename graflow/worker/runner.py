@@ -197,10 +197,6 @@ class TaskRunner:
                 return Outcome("abandoned", time.perf_counter() - started)
             ok, message, value = False, error_message(exc), exc
             logger.info("Task %s failed on worker %s: %s", record.task_id, self.worker_id, message)
-        finally:
-            # The scheduler holds a bound method of its context: without it the finished context is freed by
-            # reference counting at once instead of waiting, with everything it holds, for the cyclic collector.
-            del ctx.scheduler
         duration = time.perf_counter() - started
         if whole_run:
             try:

@@ -387,3 +387,23 @@ def test_keyword_resolution_follows_wrapped_functions_and_declared_signatures() 
 
     # then the wrapped and the declared signatures receive the channel value; the plain one is called bare
     assert seen == {"wrapped": 7, "declared": 7, "plain": ((), {})}
+
+
+def test_a_finished_context_is_freed_without_the_cyclic_garbage_collector() -> None:
+    # given a run whose context is only referenced by the test, with the cyclic collector switched off
+    import gc
+    import weakref
+
+    graph = TaskGraph()
+    graph.add_node(TaskWrapper("only", lambda: 1, register_to_context=False), "only")
+    gc.disable()
+    try:
+        ctx = ExecutionContext.create(graph, "only")
+        WorkflowEngine().execute(ctx)
+        ref = weakref.ref(ctx)
+        del ctx
+
+        # then reference counting alone frees it (no context -> scheduler -> context cycle)
+        assert ref() is None
+    finally:
+        gc.enable()
