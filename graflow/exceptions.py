@@ -73,6 +73,24 @@ class TaskError(GraflowRuntimeError):
         super().__init__(f"Error in task '{task_id}': {message}", cause=cause)
 
 
+class TaskFailedError(GraflowRuntimeError):
+    """A task raised an exception and had no retries left: the message names the task once.
+
+    ``str()`` reads ``Task '<task_id>' failed: <ExceptionType>: <message>``; the task's own exception is
+    ``cause`` and ``__cause__``.
+    """
+
+    def __init__(self, task_id: str, cause: BaseException) -> None:
+        self.task_id = task_id
+        detail = str(cause)
+        kind = type(cause).__name__
+        summary = f"{kind}: {detail}" if detail else kind
+        super().__init__(f"Task '{task_id}' failed: {summary}", cause=cause)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class GraphCompilationError(GraflowError):
     """The graph cannot be run as given (start node detection, duplicate ids)."""
 
@@ -178,6 +196,7 @@ __all__ = [
     "ParallelGroupError",
     "RetryLimitExceededError",
     "TaskError",
+    "TaskFailedError",
     "WorkerShutdown",
     "as_runtime_error",
     "error_message",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from graflow.channels.base import result_key
 from graflow.core.handler import TaskResult
 from graflow.exceptions import ConfigError, error_message
 
@@ -82,6 +83,13 @@ class TaskCoordinator(ABC):
             context.hooks.fire(context.hooks.on_parallel_group_end, group_id=group_id, member_ids=member_ids,
                                context=context, results=results)
         policy.on_group_finished(group_id, tasks, results, context)
+        failed = [m for m in member_ids if m in results and not results[m].success]
+        if failed:
+            # A failed member the policy tolerated leaves no result (as in Graflow 0.2): get_result() gives None;
+            # its error stays in the group's outcome (ctx.get_group_outcome) and in the policy's warning.
+            context.record_group_outcome(group_id, results)
+            for member_id in failed:
+                context.channel.delete(result_key(member_id))
         return {m: (results[m].value if results[m].success else None) for m in member_ids if m in results}
 
 

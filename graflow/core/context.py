@@ -12,15 +12,18 @@ from typing import Any
 
 from graflow import defaults
 from graflow.channels.base import Channel
-from graflow.core import dynamic
+from graflow.core import dynamic, hints
+from graflow.core.ambient import set_active_execution_context
+from graflow.core.context_compat import LegacyContextAPI
 from graflow.core.cycle import CycleController
 from graflow.core.graph import TaskGraph
 from graflow.core.hooks import EngineHook, HookSet
 from graflow.core.retry import RetryController
 from graflow.core.scheduler import Scheduler, weak_graph_source
+from graflow.core.start import _as_task_graph, resolve_start_node
 from graflow.core.task import Executable, TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
-from graflow.exceptions import GraflowRuntimeError, GraphCompilationError
+from graflow.exceptions import GraflowRuntimeError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ def _default_tracer() -> Any:
     return NoopTracer()
 
 
-class ExecutionContext:
+class ExecutionContext(LegacyContextAPI):
     """The state of one run: its graph, channel, queue, counters and hooks.
 
     Create one with :meth:`create` (or ``WorkflowContext.execute``) and run it with ``WorkflowEngine().execute``.
@@ -64,7 +67,7 @@ class ExecutionContext:
         checkpoint_dir: str | None = None,
         checkpoint_snapshot_channel: bool = False,
     ) -> None:
-        _require_graph(graph)
+        graph = _as_task_graph(graph)
         start_node = getattr(start_node, "task_id", start_node)
         if max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {max_steps}")
@@ -136,18 +139,22 @@ class ExecutionContext:
         prompt_manager: Any = None,
         **options: Any,
     ) -> ExecutionContext:
-        """A fresh context for ``graph``, starting at ``start_node`` (auto-detected per D4 when None).
+        """A fresh context for ``graph``, starting at ``start_node``.
+
+        With no ``start_node`` the single node without predecessors is picked (D4). A graph with none or several
+        such nodes (an empty graph, one still being built) still gives a valid context, for running tasks by hand
+        with ``executing_task`` or for checkpointing; the engine raises ``GraphCompilationError`` when such a run
+        starts. ``graph`` may be a ``TaskGraph`` or the networkx ``DiGraph`` that ``build_graph`` returns.
 
         Extra keyword options: ``workflow_name``, ``hooks``, ``handlers``, ``checkpoint_every``, ``checkpoint_dir``,
         ``checkpoint_snapshot_channel``.
-
-        Raises:
-            GraphCompilationError: No start node was given and there is not exactly one candidate.
         """
-        _require_graph(graph)
+        graph = _as_task_graph(graph)
         start_node = getattr(start_node, "task_id", start_node)  # a task object names its node
         if start_node is None:
-            start_node = resolve_start_node(graph)
+            candidates = graph.get_start_nodes()
+            if len(candidates) == 1:
+                start_node = candidates[0]
         return cls(
             graph,
             start_node,
@@ -296,6 +303,8 @@ class ExecutionContext:
                         break
             if value is not _MISSING:
                 out[name] = value
+            elif _has_default and (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
+                hints.note_default_used(self, tctx.task_id, name)
         return out
 
     # -- running tasks ----------------------------------------------------------------------------------------------
@@ -316,12 +325,15 @@ class ExecutionContext:
 
     @contextlib.contextmanager
     def executing_task(self, task: Executable) -> Iterator[TaskExecutionContext]:
-        """Push a task context for ``task`` for the duration of the block."""
+        """Push a task context for ``task`` for the duration of the block; this context is the running one on this
+        thread meanwhile, so ``task.run()`` and ``next_task`` inside the block act on it."""
         tctx = TaskExecutionContext(task.task_id, self, task)
         self._task_stack.append(tctx)
+        previous = set_active_execution_context(self)
         try:
             yield tctx
         finally:
+            set_active_execution_context(previous)
             self._task_stack.pop()
 
     def max_retries_for(self, task: Any) -> int:
@@ -552,29 +564,6 @@ class ExecutionContext:
         return f"ExecutionContext(session_id={self.session_id!r}, steps={self.steps}, status={self.status!r})"
 
 
-def _require_graph(graph: Any) -> None:
-    if not isinstance(graph, TaskGraph):
-        hint = " (pass wf.graph)" if isinstance(getattr(graph, "graph", None), TaskGraph) else ""
-        raise TypeError(f"ExecutionContext needs a TaskGraph, got {type(graph).__name__}{hint}")
-
-
-def resolve_start_node(graph: TaskGraph) -> str:
-    """D4 start-node detection. Raises GraphCompilationError with upstream's messages."""
-    candidates = graph.get_start_nodes()
-    # D4 keeps upstream's messages; the details a user needs go into the error's notes (shown in tracebacks).
-    if not candidates:
-        error = GraphCompilationError("No start node specified and no nodes with no predecessors found.")
-        error.add_note("The graph is empty." if len(graph) == 0
-                       else "Every node has a predecessor (a loop): pass the start node to execute().")
-        raise error
-    if len(candidates) > 1:
-        shown = ", ".join(candidates[:10]) + (f" (+{len(candidates) - 10} more)" if len(candidates) > 10 else "")
-        error = GraphCompilationError("Multiple start nodes found, please specify one.")
-        error.add_note(f"Candidates: {shown}. Pass one to execute(), or connect the others.")
-        raise error
-    return candidates[0]
-
-
 def create_execution_context(start_node: str = "ROOT", max_steps: int = 10, tracer: Any = None) -> ExecutionContext:
     """Legacy helper: a context over a graph holding one placeholder ``Task(start_node)``."""
     from graflow.core.task import Task
@@ -585,10 +574,16 @@ def create_execution_context(start_node: str = "ROOT", max_steps: int = 10, trac
 
 
 def execute_with_cycles(graph: TaskGraph, start_node: str, max_steps: int = 10) -> Any:
-    """Legacy helper: run ``graph`` from ``start_node`` with a step budget."""
+    """Legacy helper: run ``graph`` (a TaskGraph or networkx DiGraph) from ``start_node`` with a step budget."""
     from graflow.core.engine import WorkflowEngine
 
-    return WorkflowEngine().execute_with_cycles(graph, start_node, max_steps)
+    return WorkflowEngine().execute_with_cycles(_as_task_graph(graph), start_node, max_steps)
 
 
-__all__ = ["ExecutionContext", "TaskExecutionContext", "create_execution_context", "execute_with_cycles"]
+__all__ = [
+    "ExecutionContext",
+    "TaskExecutionContext",
+    "create_execution_context",
+    "execute_with_cycles",
+    "resolve_start_node",
+]

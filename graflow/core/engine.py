@@ -11,16 +11,18 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from graflow.core.ambient import set_active_execution_context
 from graflow.core.context import ExecutionContext
 from graflow.core.handlers.direct import DirectTaskHandler
-from graflow.core.task import TaskWrapper, set_active_execution_context
+from graflow.core.start import resolve_start_node
+from graflow.core.task import TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
 from graflow.exceptions import (
     CycleLimitExceededError,
     GraflowRuntimeError,
     GraflowWorkflowCanceledError,
     RetryLimitExceededError,
-    as_runtime_error,
+    TaskFailedError,
 )
 
 if TYPE_CHECKING:
@@ -80,6 +82,10 @@ class WorkflowEngine:
             ready = ctx.scheduler.ready
             if not ready or ready[0] != start_task_id:
                 ctx.scheduler.push_front(start_task_id)
+        elif ctx.start_node is None and ctx.steps == 0 and not ctx.scheduler.has_pending():
+            # D4: a context created on an empty or unfinished graph picks its start node when the run starts
+            ctx.start_node = resolve_start_node(ctx.graph)
+            ctx.scheduler.push(ctx.start_node)
         if root and ctx.hooks.on_workflow_start:
             ctx.hooks.fire(ctx.hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
         previous = set_active_execution_context(ctx)
@@ -153,8 +159,10 @@ class WorkflowEngine:
             if ctx.steps >= ctx.max_steps:
                 sched.push_front(task_id)
                 ctx.status = "max_steps_reached"
-                logger.warning("Workflow %s stopped after max_steps=%d with tasks still queued: %s",
-                               ctx.workflow_name, ctx.max_steps, sched.pending_ids()[:10])
+                pending = sched.pending_ids()
+                logger.warning("Workflow '%s' stopped after max_steps=%d with %d task(s) still queued (%s); "
+                               "status is max_steps_reached: raise max_steps if the run needs more steps",
+                               ctx.workflow_name, ctx.max_steps, len(pending), ", ".join(map(str, pending[:10])))
                 ctx.result = last_result
                 return last_result
             if ctx.graph.digraph is not digraph:  # the run copied its graph (dynamic tasks): follow it
@@ -307,10 +315,11 @@ class WorkflowEngine:
             return
         if count > 0:
             raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
-        error = as_runtime_error(exc)
-        if getattr(error, "task_id", None) is None:
-            error.task_id = task_id  # type: ignore[attr-defined]  # which task failed, for handlers of the error
-        raise error from exc
+        if isinstance(exc, GraflowRuntimeError):
+            if getattr(exc, "task_id", None) is None:
+                exc.task_id = task_id  # type: ignore[attr-defined]  # which task failed, for handlers of the error
+            raise exc
+        raise TaskFailedError(task_id, exc) from exc
 
 
 def running_contexts() -> list[ExecutionContext]:

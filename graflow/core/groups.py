@@ -6,7 +6,8 @@ import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from graflow.core.task import Executable, SequentialTask, active_execution_context, dsl_target
+from graflow.core.ambient import active_execution_context, dsl_target
+from graflow.core.task import Executable, SequentialTask
 
 
 class ParallelGroup(Executable):

@@ -8,11 +8,17 @@ members; members stay independent nodes with no edges to the group.
 from __future__ import annotations
 
 import inspect
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
+from graflow.core.ambient import (
+    active_execution_context,
+    dsl_target,
+    register_new,
+    set_active_execution_context,
+)
+from graflow.core.hints import missing_parameter_error
 from graflow.core.signature import (
     _SIGNATURE_CACHE_SIZE,
     _analyse_signature,
@@ -53,40 +59,6 @@ class _Missing:
 
 _MISSING: Any = _Missing()
 _NO_KWARGS: dict[str, Any] = {}
-
-# Which execution context is running a task on this thread (D7: calling a TaskWrapper inside a task calls it).
-_active = threading.local()
-
-
-def active_execution_context() -> ExecutionContext | None:
-    """The execution context whose task is running on this thread, if any."""
-    return getattr(_active, "context", None)
-
-
-def set_active_execution_context(ctx: ExecutionContext | None) -> ExecutionContext | None:
-    """Install ``ctx`` as this thread's running context; returns the previous one."""
-    previous: ExecutionContext | None = getattr(_active, "context", None)
-    _active.context = ctx
-    return previous
-
-
-def dsl_target() -> Any:
-    """Where ``>>``, ``|`` and new groups write: the running run's own graph inside a task (D1, D2), else the
-    current workflow (created on demand, as upstream)."""
-    ctx = active_execution_context()
-    if ctx is not None:
-        ctx._own_graph()
-        return ctx
-    from graflow.core.workflow import current_workflow_context
-
-    return current_workflow_context()
-
-
-def _workflow_for_registration() -> WorkflowContext | None:
-    from graflow.core.workflow import get_current_workflow_context
-
-    return get_current_workflow_context()
-
 
 class Executable:
     """Anything that can take part in ``>>`` and ``|``: a task, a sequence or a parallel group."""
@@ -177,7 +149,7 @@ class Task(Executable):
         self.task_id = task_id
         self.handler_type = "direct"
         if register_to_context:
-            _register_new(self)
+            register_new(self)
 
     @property
     def name(self) -> str:
@@ -191,24 +163,15 @@ class Task(Executable):
     def __repr__(self) -> str:
         return f"Task({self.task_id!r})"
 
-
-def _register_new(node: Executable) -> None:
-    # D1: a task created while a task is running is never registered in the static workflow graph.
-    if active_execution_context() is not None:
-        node._pending_registration = True
-        return
-    wf = _workflow_for_registration()
-    if wf is None:
-        node._pending_registration = True
-    else:
-        wf.graph.add_node(node, node.task_id)
+    def __str__(self) -> str:
+        return f"Task({self.task_id})"
 
 
 class TaskWrapper(Executable, Generic[P, R]):
     """A task that calls a user function.
 
-    Calling it (D7): inside a running task, ``t(...)`` calls the function; anywhere else, keyword-only arguments
-    create a bound instance (``t(x=1)``), and no arguments run the task (``t.run()``).
+    Calling it (D7) depends only on the arguments: keyword arguments create a bound instance (``t(x=1)``,
+    ``t(task_id="t1", x=1)``), no arguments run the task (``t.run()``), positional arguments call the function.
     """
 
     def __init__(
@@ -248,7 +211,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         self._fast: bool | None = None  # engine fast path: a plain call with no arguments (decided on first run)
         self._is_async = inspect.iscoroutinefunction(func)  # `async def` tasks are awaited to completion
         if register_to_context:
-            _register_new(self)
+            register_new(self)
 
     # -- identity ---------------------------------------------------------------------------------------------------
     @property
@@ -301,13 +264,9 @@ class TaskWrapper(Executable, Generic[P, R]):
 
     # -- calling ----------------------------------------------------------------------------------------------------
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
-        if active_execution_context() is not None:
-            return self.func(*args, **kwargs)
+        # D7: decided by the arguments alone, wherever the call happens (inside a running task too).
         if args:
-            raise TypeError(
-                f"Task '{self.task_id}' takes keyword arguments to create a bound instance "
-                f"(e.g. {self.__name__}(x=1)); call .run(...) to run it directly"
-            )
+            return self.func(*args, **kwargs)
         if not kwargs:
             return self.run()
         return self._bind(kwargs)
@@ -330,7 +289,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         if self._bound_kwargs:
             clone._bound_kwargs = dict(self._bound_kwargs)
         if register:
-            _register_new(clone)
+            register_new(clone)
         return clone
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
@@ -394,15 +353,22 @@ class TaskWrapper(Executable, Generic[P, R]):
         func: Callable[..., Any] = self.func
         if data is not _MISSING and data is None and not self._signature()[2]:
             data = _MISSING  # an iteration without data of a task that takes none
-        if self.inject_context:
-            if data is not _MISSING and not args:
-                result = func(tctx, data, **call_kwargs)
+        try:
+            if self.inject_context:
+                if data is not _MISSING and not args:
+                    result = func(tctx, data, **call_kwargs)
+                else:
+                    result = func(tctx, *args, **call_kwargs)
             else:
-                result = func(tctx, *args, **call_kwargs)
-        else:
-            if data is not _MISSING and "data" not in call_kwargs:
-                call_kwargs["data"] = data
-            result = func(*args, **call_kwargs)
+                if data is not _MISSING and "data" not in call_kwargs:
+                    call_kwargs["data"] = data
+                result = func(*args, **call_kwargs)
+        except TypeError as exc:
+            clearer = None if args else missing_parameter_error(
+                tctx.execution_context, resolvable, call_kwargs, exc)
+            if clearer is None:
+                raise
+            raise clearer from exc
         if self._is_async:
             return run_coroutine(result)
         return result

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from graflow import defaults
+from graflow.core.ambient import active_execution_context
 from graflow.core.graph import TaskGraph
 
 _current: contextvars.ContextVar[WorkflowContext | None] = contextvars.ContextVar("graflow_workflow", default=None)
@@ -37,13 +38,23 @@ class WorkflowContext:
         self._group_counter = 0
         self._redis_client: Any = None
         self._tokens: list[contextvars.Token[WorkflowContext | None]] = []
+        # For each open ``with`` block: the execution context that was running when it was entered (D1).
+        self._opened_in: list[Any] = []
 
     def __enter__(self) -> WorkflowContext:
+        self._opened_in.append(active_execution_context())
         self._tokens.append(_current.set(self))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         _current.reset(self._tokens.pop())
+        self._opened_in.pop()
+
+    def opened_during(self, ctx: Any) -> bool:
+        """Whether this workflow's innermost open ``with`` block was entered while ``ctx`` was running (D1): then
+        it is a sub-workflow of that run, and tasks created in the block belong to it."""
+        opened_in = self._opened_in
+        return bool(opened_in) and opened_in[-1] is ctx
 
     # -- graph editing ----------------------------------------------------------------------------------------------
     def add_node(self, name: str, task: Any, skip_if_exists: bool = False) -> None:
@@ -148,7 +159,13 @@ class WorkflowContext:
         from graflow.core.engine import WorkflowEngine
 
         ctx = self.create_context(start_node, max_steps, initial_channel, **channel_seed)
-        result = WorkflowEngine().execute(ctx)
+        # D1: while it runs, this workflow is the current one, also when execute() is called outside its block
+        # (a factory built it, a task of another workflow runs it as a sub-workflow).
+        token = _current.set(self)
+        try:
+            result = WorkflowEngine().execute(ctx)
+        finally:
+            _current.reset(token)
         return (result, ctx) if ret_context else result
 
     # -- inspection -------------------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ The checks:
 
 1. our output equals ``.expected`` (runs everywhere, CI included);
 2. the recorded upstream output differs from ours in exactly the declared sections, each declared with an
-   allowed decision (D1-D18, D25), so an undocumented difference cannot be recorded (runs everywhere);
+   allowed decision (D1-D18, D25, G1-G8), so an undocumented difference cannot be recorded (runs everywhere);
 3. the program's output on the reference interpreter equals the recorded upstream output (skipped, with the
-   reason, when no ``graflow==0.2.0`` interpreter is available; override its path with ``GRAFLOW_REF_PYTHON``).
+   reason, unless ``GRAFLOW_REF_PYTHON`` names an interpreter with ``graflow==0.2.0``; see docs/development.md).
 
 A last check keeps ``docs/guide.md`` honest: each of its code blocks must still be, word for word, in the example,
 program or recorded output named on the line before the block.
@@ -42,15 +42,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = Path(__file__).resolve().parent / "programs"
-REF_PYTHON = Path(os.environ.get("GRAFLOW_REF_PYTHON", "/work/ref-venv/bin/python"))
+REF_PYTHON = Path(os.environ["GRAFLOW_REF_PYTHON"]) if os.environ.get("GRAFLOW_REF_PYTHON") else None
 
 #: Decisions that may explain a difference in these programs: graph, engine, data flow, handlers, rendering.
 #: D-ids are the project's decision record; G-ids are the further differences listed in docs/compatibility.md.
-ALLOWED_DECISIONS = frozenset({*(f"D{n}" for n in range(1, 19)), "D25", *(f"G{n}" for n in range(1, 7))})
+ALLOWED_DECISIONS = frozenset({*(f"D{n}" for n in range(1, 19)), "D25", *(f"G{n}" for n in range(1, 9))})
 #: Seconds a program may run (the slowest sleeps through a few short retry back-offs).
 PROGRAM_TIMEOUT = 120
 #: Bounds on the size of the suite: enough programs to cover the surface, few enough to stay readable.
-MIN_PROGRAMS, MAX_PROGRAMS = 12, 20
+MIN_PROGRAMS, MAX_PROGRAMS = 12, 26
 
 HEADER_END = "# ---"
 SECTION = re.compile(r"^--- (?P<name>.+) ---$")
@@ -170,9 +170,12 @@ def test_every_difference_from_graflow_0_2_is_a_documented_decision(program: Pat
 
 @pytest.mark.parametrize("program", PROGRAM_FILES, ids=IDS)
 def test_program_prints_the_recorded_output_on_graflow_0_2(program: Path, tmp_path: Path) -> None:
+    if REF_PYTHON is None:
+        pytest.skip("GRAFLOW_REF_PYTHON is not set: it names the graflow==0.2.0 interpreter to compare with (see "
+                    "docs/development.md); the recorded upstream outputs are still checked against ours")
     if not REF_PYTHON.exists():
-        pytest.skip(f"no graflow==0.2.0 interpreter at {REF_PYTHON} (set GRAFLOW_REF_PYTHON); the recorded "
-                    f"upstream outputs are still checked against ours")
+        pytest.skip(f"GRAFLOW_REF_PYTHON={REF_PYTHON} does not exist; the recorded upstream outputs are still "
+                    f"checked against ours")
     # given the recorded upstream output (the expected file's body when no difference is declared)
     upstream_file = program.with_suffix(".upstream")
     recorded = Recorded.read(upstream_file if upstream_file.exists() else program.with_suffix(".expected"))
@@ -235,7 +238,7 @@ def _record() -> None:
     failed: list[str] = []
     for program in PROGRAM_FILES:
         targets = [(program.with_suffix(".expected"), sys.executable, True)]
-        if REF_PYTHON.exists():
+        if REF_PYTHON is not None and REF_PYTHON.exists():
             targets.append((program.with_suffix(".upstream"), REF_PYTHON, False))
         outputs = {}
         for path, python, ours in targets:

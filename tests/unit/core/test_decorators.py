@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
 from graflow import RetryPolicy, task, workflow
-from graflow.core.task import Task, TaskWrapper
+from graflow.core.task import Task, TaskWrapper, parallel
 from graflow.exceptions import DuplicateTaskError
 
 
@@ -90,27 +91,42 @@ def test_calling_with_keywords_outside_a_run_creates_bound_instance() -> None:
     assert isinstance(add(x=1, y=1), TaskWrapper)
 
 
-def test_calling_inside_a_running_task_calls_the_function() -> None:
+def test_keywords_inside_a_running_task_create_a_bound_instance() -> None:
+    """D7 (revised): keyword arguments bind wherever the call happens, so a task can queue bound instances."""
+
+    @task(inject_context=True)
+    def step(ctx: Any, parent_path: str) -> str:
+        return f"{parent_path}/{ctx.task_id}"
+
+    with workflow("inner-bind") as wf:
+
+        @task(inject_context=True)
+        def start(ctx: Any) -> None:
+            ctx.next_task(parallel(step(task_id="s1", parent_path="p"), step(task_id="s2", parent_path="p")))
+            ctx.next_task(step(task_id="s3", parent_path="q"))
+
+        _, ctx = wf.execute("start", ret_context=True)
+
+    assert [ctx.get_result(t) for t in ("s1", "s2", "s3")] == ["p/s1", "p/s2", "q/s3"]
+    assert "s1" not in wf.graph  # D1: created while the run went on, so not part of the static definition
+
+
+def test_positional_arguments_call_the_function() -> None:
+    """D7 (revised): positional arguments call the function, inside a run or not."""
+
     @task
     def double(x: int) -> int:
         return x * 2
+
+    assert double(21) == 42
 
     with workflow("inner-call") as wf:
 
         @task
         def outer() -> int:
-            return double(x=21)
+            return double(21)
 
         assert wf.execute() == 42
-
-
-def test_positional_arguments_outside_a_run_are_rejected() -> None:
-    @task
-    def f(x: int) -> int:
-        return x
-
-    with pytest.raises(TypeError, match="keyword arguments"):
-        f(1)
 
 
 def test_no_argument_call_runs_the_task() -> None:

@@ -184,7 +184,10 @@ def test_failure_is_wrapped_with_the_original_as_cause() -> None:
         with pytest.raises(GraflowRuntimeError) as err:
             wf.execute()
     assert isinstance(err.value.cause, KeyError)
-    assert str(err.value) == "An error occurred: 'missing' (caused by 'missing')"
+    assert err.value.__cause__ is err.value.cause
+    assert err.value.task_id == "explode"
+    # the message names the task once, then the original error's type and text
+    assert str(err.value) == "Task 'explode' failed: KeyError: 'missing'"
 
 
 def test_failed_task_stores_its_exception_and_marks_the_context() -> None:
