@@ -23,6 +23,7 @@ __all__ = [
     "MetricsHook",
     "ObservabilityServer",
     "PrometheusCollector",
+    "PrometheusMetrics",
     "configure_logging",
     "set_worker_id",
     "start_observability_server",
@@ -30,9 +31,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # prometheus-client is an extra: import it only when the Prometheus collector is asked for.
+    # prometheus-client is an extra: import it only when a Prometheus collector is asked for.
     if name == "PrometheusCollector":
         from graflow.observability.prometheus import PrometheusCollector
 
         return PrometheusCollector
+    if name == "PrometheusMetrics":
+        from graflow.observability.prometheus_metrics import PrometheusMetrics
+
+        return PrometheusMetrics
     raise AttributeError(f"module 'graflow.observability' has no attribute {name!r}")

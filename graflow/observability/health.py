@@ -6,7 +6,8 @@ a process that fails it. *Readiness* ("can it take work?") is answered by every 
 makes the process unhealthy (not ready), a failing non-critical one only degraded (still ready).
 
 A check is a callable without arguments returning a bool, or ``(bool, detail)``. It must return quickly: the
-built-in ones bound their own I/O with timeouts.
+built-in ones bound their own I/O with timeouts. A check that raises leaves the state unknown, so it makes the
+process unhealthy even when it is not critical.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from graflow.security.redaction import redact
 
 # A worker loop that has not beaten for this long is considered stuck.
 HEARTBEAT_MAX_AGE_SECONDS = 60.0
@@ -87,8 +90,10 @@ class HealthMonitor:
 
         Returns:
             ``{"status": "healthy"|"degraded"|"unhealthy", "checks": {name: {"status": "ok"|"fail"|"error",
-            "critical": bool, "duration_seconds": float, "detail"?: str, "error"?: str}}, "timestamp": iso8601}``.
-            A check that raises counts as failed (``"error"``) with the exception's message.
+            "critical": bool, "duration_seconds": float, "detail"?: str, "error"?: str, "error_type"?: str}},
+            "timestamp": iso8601}``. A failing check makes the status ``unhealthy`` when it is critical, else
+            ``degraded``. A check that raises is ``{"status": "error", "error": <message>}`` (``error_type`` names
+            the exception) and makes the status ``unhealthy`` whether it is critical or not.
         """
         with self._lock:
             checks = list(self._checks.values())
@@ -122,13 +127,18 @@ class HealthMonitor:
                 entry["status"] = "ok" if healthy else "fail"
                 if detail:
                     entry["detail"] = str(detail)
-            except Exception as exc:  # a check that raises is a failed check, never a failed report
+            except Exception as exc:  # a check that raises fails the report's status, never the report itself
                 healthy = False
                 entry["status"] = "error"
-                entry["error"] = f"{type(exc).__name__}: {exc}"
+                # The report is served over HTTP: credentials in the message (a URL's password) are masked.
+                entry["error"] = redact(str(exc)) or type(exc).__name__
+                entry["error_type"] = type(exc).__name__
             entry["duration_seconds"] = round(time.perf_counter() - started, 6)
             results[check.name] = entry
-            if not healthy:
+            if entry["status"] == "error":
+                # A check that cannot even answer leaves the state unknown: unhealthy, critical or not.
+                status = HealthStatus.UNHEALTHY
+            elif not healthy:
                 if check.critical:
                     status = HealthStatus.UNHEALTHY
                 elif status is HealthStatus.HEALTHY:

@@ -53,9 +53,9 @@ _perf_counter = time.perf_counter
 class MetricsCollector(Protocol):
     """Where metrics go. Implement it to send Graflow's metrics to another backend.
 
-    Every label argument is already bounded by the caller (see module docstring). ``record_task_started`` is
-    always followed by exactly one ``record_task_execution`` for the same task, so a collector can keep an
-    in-flight gauge from the pair.
+    Every label argument is already bounded by the caller (see module docstring). When :class:`MetricsHook` drives
+    a collector, ``record_task_started`` is always followed by exactly one ``record_task_execution`` for the same
+    task, so a collector can keep an in-flight gauge from the pair.
     """
 
     def record_task_started(self, task_name: str, *, workflow: str = "") -> None:
@@ -123,6 +123,13 @@ def task_label(task: Any) -> str:
     if type(name) is not str:
         name = str(name)
     return _strip_cycle_suffix(name) if "_cycle_" in name else name
+
+
+def task_id_label(task_id: str) -> str:
+    """The bounded label of a task id string: the id without the engine's cycle-iteration suffix."""
+    if not task_id:
+        return UNKNOWN_LABEL
+    return _strip_cycle_suffix(task_id) if "_cycle_" in task_id else task_id
 
 
 def reason_label(reason: str | None) -> str:
@@ -388,6 +395,15 @@ class InMemoryMetricsCollector:
             self.counters[(metric_name, tuple(sorted((tags or {}).items())))] += value
 
 
+def __getattr__(name: str) -> Any:
+    # PrometheusMetrics needs the ``metrics`` extra (prometheus-client): imported only when asked for.
+    if name == "PrometheusMetrics":
+        from graflow.observability.prometheus_metrics import PrometheusMetrics
+
+        return PrometheusMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "STATUS_CANCELLED",
     "STATUS_FAILED",
@@ -399,6 +415,7 @@ __all__ = [
     "MetricsHook",
     "TaskEventRecorder",
     "reason_label",
+    "task_id_label",
     "task_label",
     "task_status",
     "workflow_status",

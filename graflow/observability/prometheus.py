@@ -201,6 +201,14 @@ class PrometheusCollector:
         if self._series is not None:
             self._series.ended(workflow, task_name, status, duration)
             return
+        self._count_attempt(task_name, duration, status, workflow)
+        self._in_flight(workflow).dec()
+
+    def _count_attempt(self, task_name: str, duration: float, status: str, workflow: str) -> None:
+        """Count an attempt in ``graflow_tasks_total`` and ``graflow_task_duration_seconds``; in flight unchanged."""
+        if self._series is not None:
+            self._series.observe(workflow, task_name, status, duration)
+            return
         key = (workflow, task_name, status)
         children = self._task_children.get(key)
         if children is None:
@@ -211,7 +219,6 @@ class PrometheusCollector:
             self._task_children[key] = children
         children[0].inc()
         children[1].observe(duration)
-        self._in_flight(workflow).dec()
 
     def record_task_retry(self, task_name: str, *, workflow: str = "") -> None:
         """See :class:`~graflow.observability.metrics.MetricsCollector`."""

@@ -8,7 +8,8 @@ Workers start it with ``--metrics-port``; a local program can start it next to i
 
 ``/metrics`` serves the Prometheus text format (needs the ``metrics`` extra; 503 without it). ``/healthz`` is
 liveness: 200 while every liveness check passes. ``/readyz`` is readiness: 200 unless a critical check fails
-(``degraded`` is still ready). Both answer with the JSON report of :class:`~graflow.observability.health.HealthMonitor`.
+or a check raises (``degraded`` is still ready). Both answer with the JSON report of
+:class:`~graflow.observability.health.HealthMonitor`.
 """
 
 from __future__ import annotations

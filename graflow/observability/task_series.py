@@ -208,6 +208,12 @@ class TaskSeries:
 
     def ended(self, workflow: str, task: str, status: str, duration: float) -> None:
         """A task attempt that started (see :meth:`started`) ended."""
+        self.observe(workflow, task, status, duration)
+        with self._lock:
+            self._started[workflow] = self._started.get(workflow, 0) - 1
+
+    def observe(self, workflow: str, task: str, status: str, duration: float) -> None:
+        """Count an attempt that ended, without touching the attempts in flight (it was not reported started)."""
         series = self._series_for(workflow, task)
         if status == STATUS_SUCCESS:
             series.buffer.append(duration)
@@ -216,8 +222,6 @@ class TaskSeries:
         else:
             with self._lock:
                 series.add(status, duration, self.buckets)
-        with self._lock:
-            self._started[workflow] = self._started.get(workflow, 0) - 1
 
     # -- scrape side ------------------------------------------------------------------------------------------------
     def _snapshot(self) -> tuple[list[_Series], dict[str, int]]:

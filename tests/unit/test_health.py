@@ -71,16 +71,70 @@ def test_check_that_raises_is_reported_as_error_with_message() -> None:
     report = monitor.get_health()
     assert report["status"] == "unhealthy"
     assert report["checks"]["redis"]["status"] == "error"
-    assert "ConnectionError: redis down" in report["checks"]["redis"]["error"]
+    assert report["checks"]["redis"]["error"] == "redis down"
+    assert report["checks"]["redis"]["error_type"] == "ConnectionError"
 
 
-def test_raising_non_critical_check_only_degrades() -> None:
+def test_raising_non_critical_check_makes_the_process_unhealthy() -> None:
+    # given a passing critical check and a non-critical one that raises
+    def broken() -> bool:
+        raise RuntimeError("cache client not configured")
+
+    monitor = HealthMonitor()
+    monitor.register_check("db", lambda: True, critical=True)
+    monitor.register_check("cache", broken)
+    # when the health is asked for
+    report = monitor.get_health()
+    # then the raising check is an error with its message, and the whole process is unhealthy and not ready
+    assert report["status"] == "unhealthy"
+    assert {k: report["checks"]["cache"][k] for k in ("status", "error")} == {
+        "status": "error",
+        "error": "cache client not configured",
+    }
+    assert report["checks"]["db"]["status"] == "ok"
+    assert not monitor.is_ready()
+
+
+def test_raising_check_outweighs_a_failing_non_critical_one_whatever_the_order() -> None:
     def broken() -> bool:
         raise RuntimeError("x")
 
     monitor = HealthMonitor()
-    monitor.register_check("optional", broken)
-    assert monitor.get_health()["status"] == "degraded"
+    monitor.register_check("broken", broken)
+    monitor.register_check("optional", lambda: False)
+    assert monitor.get_health()["status"] == "unhealthy"
+
+
+def test_raising_check_without_a_message_is_described_by_its_exception_type() -> None:
+    def broken() -> bool:
+        raise TimeoutError
+
+    monitor = HealthMonitor()
+    monitor.register_check("slow", broken)
+    assert monitor.get_health()["checks"]["slow"]["error"] == "TimeoutError"
+
+
+def test_raising_check_message_has_credentials_masked() -> None:
+    def broken() -> bool:
+        raise ConnectionError("cannot reach redis://:s3cret@cache:6379/0")
+
+    monitor = HealthMonitor()
+    monitor.register_check("redis", broken, critical=True)
+    error = monitor.get_health()["checks"]["redis"]["error"]
+    assert "s3cret" not in error
+    assert error.startswith("cannot reach redis://:***@cache:6379/0")
+
+
+def test_raising_liveness_check_fails_liveness() -> None:
+    def broken() -> bool:
+        raise RuntimeError("loop state unreadable")
+
+    monitor = HealthMonitor()
+    monitor.register_check("loop", broken, liveness=True)
+    report = monitor.get_liveness()
+    assert report["status"] == "unhealthy"
+    assert report["checks"]["loop"]["error"] == "loop state unreadable"
+    assert not monitor.is_alive()
 
 
 def test_register_replaces_and_unregister_removes() -> None:

@@ -27,7 +27,8 @@ def test_ping_check_raises_into_an_error_result_when_the_server_is_gone(redis_se
     report = monitor.get_health()
     assert report["status"] == "unhealthy"
     assert report["checks"]["redis"]["status"] == "error"
-    assert "ConnectionError" in report["checks"]["redis"]["error"]
+    assert report["checks"]["redis"]["error_type"] == "ConnectionError"
+    assert report["checks"]["redis"]["error"]
 
 
 def test_consumer_group_check_follows_group_and_consumer(redis_client: Any, key_prefix: str) -> None:
