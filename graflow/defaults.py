@@ -30,6 +30,7 @@ RESULT_TTL_SECONDS = 7 * 24 * 3600
 GRAPH_TTL_SECONDS = 86_400
 GRAPH_CACHE_SIZE = 100
 MIN_SECRET_BYTES = 32
+SUBMIT_NO_WORKER_WARNING_SECONDS = 5.0  # a submitted run no worker has taken by then gets one warning
 
 # Workers -------------------------------------------------------------------------------------------------------------
 WORKER_MAX_CONCURRENT_TASKS = 4
@@ -39,3 +40,6 @@ WORKER_GRACEFUL_SHUTDOWN_TIMEOUT = 30.0
 # Checkpoints ---------------------------------------------------------------------------------------------------------
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_STALE_TEMP_SECONDS = 3600.0  # a temp file older than this, of a dead writer, is removed
+
+# Metrics -------------------------------------------------------------------------------------------------------------
+METRICS_MAX_TASK_LABELS = 1000  # distinct task labels PrometheusMetrics admits per registry; later ones go to "_other"
