@@ -15,8 +15,12 @@ when installed). By default the script starts its own ``redis-server`` on a free
 of a shared Redis do not skew the figures; ``--redis-url`` uses an existing one.
 
     python benchmarks/distributed_throughput.py                       # graflow only, 2,000 and 20,000 tasks
-    python benchmarks/distributed_throughput.py --systems graflow,graflow-0.2.0,celery \\
-        --ref-python /work/ref-venv/bin/python --celery-python /work/celery-venv/bin/python
+    GRAFLOW_REF_PYTHON=/path/to/ref-venv/bin/python GRAFLOW_BENCH_CELERY_PYTHON=/path/to/celery-venv/bin/python \\
+        python benchmarks/distributed_throughput.py --systems graflow,graflow-0.2.0,celery
+
+The interpreters of the other systems come from ``GRAFLOW_REF_PYTHON`` (one with ``graflow==0.2.0``, see
+docs/development.md) and ``GRAFLOW_BENCH_CELERY_PYTHON`` (one with ``celery[redis]``), or from ``--ref-python`` and
+``--celery-python``. A system whose interpreter is not given is reported as one ``"status": "skipped"`` line.
 
 The same file is the driver each interpreter runs (``--driver``), so it imports nothing from graflow at the top.
 """
@@ -39,6 +43,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+#: Environment variables naming the interpreters of the systems compared with this graflow.
+REF_PYTHON_VAR = "GRAFLOW_REF_PYTHON"
+CELERY_PYTHON_VAR = "GRAFLOW_BENCH_CELERY_PYTHON"
 
 
 def _hiredis() -> bool:
@@ -300,6 +307,13 @@ def cleanup(redis_url: str, prefix: str) -> None:
     client.delete("celery")
 
 
+def skip_system(system: str, python: str | None) -> None:
+    """Print the line that says why ``system`` is not measured."""
+    variable, flag = (CELERY_PYTHON_VAR, "--celery-python") if system == "celery" else (REF_PYTHON_VAR, "--ref-python")
+    reason = f"interpreter {python} not found" if python else f"{variable} is not set (or pass {flag})"
+    print(json.dumps({"benchmark": "distributed_throughput", "system": system, "status": "skipped", "reason": reason}))
+
+
 def measure(system: str, python: str, args: argparse.Namespace, celery_dir: str) -> None:
     for tasks in args.tasks:
         prefix = f"bench-{uuid.uuid4().hex[:8]}"
@@ -373,8 +387,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--ref-python", default="/work/ref-venv/bin/python")
-    parser.add_argument("--celery-python", default="/work/celery-venv/bin/python")
+    parser.add_argument(
+        "--ref-python",
+        default=os.environ.get(REF_PYTHON_VAR),
+        help=f"interpreter with graflow==0.2.0 ({REF_PYTHON_VAR})",
+    )
+    parser.add_argument(
+        "--celery-python",
+        default=os.environ.get(CELERY_PYTHON_VAR),
+        help=f"interpreter with celery[redis] ({CELERY_PYTHON_VAR})",
+    )
     args = parser.parse_args(argv)
     if args.driver:
         args.tasks = args.tasks[0]
@@ -389,7 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as celery_dir:
             (Path(celery_dir) / "graflow_bench_tasks.py").write_text(CELERY_APP.format(url=args.redis_url))
             for system in args.systems.split(","):
-                measure(system, pythons[system], args, celery_dir)
+                python = pythons[system]
+                if not python or not (Path(python).exists() or shutil.which(python)):
+                    skip_system(system, python)
+                    continue
+                measure(system, python, args, celery_dir)
     finally:
         if server is not None:
             server.stop()

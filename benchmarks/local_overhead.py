@@ -29,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKER = HERE / "overhead_worker.py"
 
-DEFAULT_REF_PYTHON = "/work/ref-venv/bin/python"
+#: Environment variable naming the interpreter of a virtualenv with graflow==0.2.0 (see docs/development.md).
+REF_PYTHON_VAR = "GRAFLOW_REF_PYTHON"
 DEFAULT_REPEAT = 3
 # Seconds one worker subprocess may take. 0.2.0 needs minutes for a 100,000-task chain (its per-task cost grows
 # with n); past this cap the run is reported as "status": "timeout" with a lower bound instead of waited for.
@@ -73,6 +74,8 @@ class Impl:
 
     def check(self, cwd: str) -> str | None:
         """Return why this side cannot run, or None when ``graflow.core.workflow.workflow`` imports."""
+        if not self.python:
+            return f"{REF_PYTHON_VAR} is not set (or pass --ref-python)"
         if not Path(self.python).exists():
             return f"interpreter {self.python} not found"
         probe = "import graflow.core.workflow, graflow.core.task, graflow.core.decorators; print(graflow.__file__)"
@@ -244,7 +247,11 @@ def measure_fanout_pool(n: int, cwd: str, args: argparse.Namespace) -> dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Engine overhead: this graflow vs graflow 0.2.0, side by side.")
-    parser.add_argument("--ref-python", default=DEFAULT_REF_PYTHON, help="interpreter with graflow==0.2.0 installed")
+    parser.add_argument(
+        "--ref-python",
+        default=os.environ.get(REF_PYTHON_VAR) or "",
+        help=f"interpreter with graflow==0.2.0 installed (default: {REF_PYTHON_VAR})",
+    )
     parser.add_argument("--only", choices=["ours", "theirs"], help="measure one side only")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every code path")
     parser.add_argument("--repeat", type=int, default=DEFAULT_REPEAT, help="fresh subprocesses per figure (best of)")

@@ -15,6 +15,8 @@ ENV_VARS: dict[str, str] = {
     "GRAFLOW_LOG_FORMAT": "'json' for JSON-lines logs, 'text' (default) otherwise.",
     "GRAFLOW_LOG_LEVEL": "Log level for the CLI and workers (default INFO).",
     "GRAFLOW_TEST_REDIS_URL": "Redis used by the test suite (default redis://127.0.0.1:6379/15).",
+    "GRAFLOW_REF_PYTHON": "Interpreter with graflow==0.2.0 for the comparison tests and benchmarks (unset: skipped).",
+    "GRAFLOW_BENCH_CELERY_PYTHON": "Interpreter with celery[redis] for the distributed benchmark (unset: skipped).",
     "GRAFLOW_LLM_MODEL": "Model of the lazily created LLM client (default gpt-5-mini).",
     "GRAFLOW_PROMPTS_DIR": "Folder of the default YAML prompt manager (default ./prompts).",
     "GRAFLOW_METRICS_PORT": "Port of a worker's /metrics, /healthz and /readyz server (off when unset).",

@@ -90,6 +90,10 @@ class TaskFailedError(GraflowRuntimeError):
     def __str__(self) -> str:
         return self.message
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Workers send a failed run's error back pickled: rebuild it from its fields, not from ``args``.
+        return (type(self), (self.task_id, self.cause))
+
 
 class GraphCompilationError(GraflowError):
     """The graph cannot be run as given (start node detection, duplicate ids)."""

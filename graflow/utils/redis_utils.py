@@ -15,8 +15,12 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
+
+from graflow.exceptions import ConfigError
+from graflow.security.redaction import redact
 
 # Connection parameters that describe *where and how* to connect and are plain picklable values. Pool internals that
 # differ between redis-py versions (retry objects, event dispatchers, maintenance handlers ...) are left out.
@@ -57,6 +61,88 @@ _CLIENT_KEYS = frozenset(
 )
 
 _URL_OWNED = frozenset({"ssl", "unix_socket_path", "host", "port"})
+
+#: URL schemes redis-py connects with.
+REDIS_URL_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class RedisURLError(ConfigError, ValueError):
+    """A Redis URL that cannot be used. Also a ``ValueError``, which redis-py raises for the same URLs.
+
+    Attributes:
+        url: The URL as given, with any password masked.
+        reason: What is wrong with it.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = redact(url)
+        self.reason = reason
+        schemes = ", ".join(REDIS_URL_SCHEMES)
+        super().__init__(
+            f"invalid Redis URL {self.url!r}: {reason}; accepted schemes: {schemes} (e.g. redis://localhost:6379/0)"
+        )
+
+
+def validate_redis_url(url: str) -> str:
+    """Check that ``url`` is a Redis URL redis-py can connect with, and return it unchanged.
+
+    The scheme must be one of :data:`REDIS_URL_SCHEMES` (case-insensitive), and a ``redis://`` or ``rediss://``
+    URL must have a numeric port in range, if any, and a numeric database number, if any (redis-py would
+    otherwise ignore a path such as ``/abc`` and silently use database 0).
+
+    Raises:
+        RedisURLError: The URL is malformed; the message names it (password masked) and the accepted schemes.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise RedisURLError(str(url or ""), "the URL is empty")
+    if not url.lower().startswith(REDIS_URL_SCHEMES):
+        scheme, sep, _rest = url.partition("://")
+        reason = f"unknown scheme {scheme + sep!r}" if sep else "no scheme"
+        raise RedisURLError(url, reason)
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "unix":
+        if not parts.path:
+            raise RedisURLError(url, "no socket path")
+        return url
+    try:
+        parts.port  # noqa: B018 - urllib validates the port when it is read
+    except ValueError:
+        raise RedisURLError(url, "the port is not a number from 0 to 65535") from None
+    db = parts.path.strip("/")
+    if db and not db.isdigit():
+        raise RedisURLError(url, f"the database {db!r} is not a number")
+    return url
+
+
+def safe_redis_url(client_or_url: Any) -> str:
+    """A URL of the Redis behind a client (or given as a URL), without its password: fit for logs and messages.
+
+    A client's URL is rebuilt from its connection parameters: ``redis://[user@]host:port/db``, ``rediss://...``
+    for TLS, or ``unix://path?db=N``. A client whose address cannot be read is named by its type.
+    """
+    if isinstance(client_or_url, bytes):
+        client_or_url = client_or_url.decode("utf-8", "replace")
+    if isinstance(client_or_url, str):
+        parts = urlsplit(client_or_url)
+        if parts.password is None:
+            return client_or_url
+        host = parts.netloc.rpartition("@")[2]
+        user = f"{parts.username}@" if parts.username else ""
+        return parts._replace(netloc=f"{user}{host}").geturl()
+    pool = getattr(client_or_url, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", None)
+    if not isinstance(kwargs, dict):
+        return f"{type(client_or_url).__name__} (address unknown)"
+    db = kwargs.get("db", 0)
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}?db={db}"
+    scheme = "rediss" if _is_ssl_pool(pool) else "redis"
+    user = f"{kwargs['username']}@" if kwargs.get("username") else ""
+    host = str(kwargs.get("host", "localhost"))
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{user}{host}:{kwargs.get('port', 6379)}/{db}"
+
 
 _lock = threading.Lock()
 _pools: dict[tuple[Any, ...], tuple[redis.ConnectionPool, redis.Redis | None]] = {}
@@ -109,9 +195,20 @@ def get_redis_pool(url: str, **opts: Any) -> redis.ConnectionPool:
             ``ssl_ca_certs``, ``max_connections`` ...). Different options give a different pool.
 
     Thread-safe; after ``fork()`` the child gets new pools.
+
+    Raises:
+        RedisURLError: ``url`` is malformed (see :func:`validate_redis_url`).
     """
     key = ("url", url, _options_key(opts))
-    return _cached_pool(key, lambda: (redis.ConnectionPool.from_url(url, **opts), None))
+
+    def make() -> tuple[redis.ConnectionPool, None]:
+        validate_redis_url(url)
+        try:
+            return redis.ConnectionPool.from_url(url, **opts), None
+        except ValueError as exc:  # e.g. a query option redis-py cannot parse
+            raise RedisURLError(url, str(exc).rstrip(".")) from exc
+
+    return _cached_pool(key, make)
 
 
 def redis_from_url(url: str, **opts: Any) -> redis.Redis:
@@ -250,6 +347,8 @@ def clear_pools() -> None:
 
 
 __all__ = [
+    "REDIS_URL_SCHEMES",
+    "RedisURLError",
     "binary_redis_client",
     "clear_pools",
     "create_redis_client",
@@ -257,4 +356,6 @@ __all__ = [
     "extract_redis_config",
     "get_redis_pool",
     "redis_from_url",
+    "safe_redis_url",
+    "validate_redis_url",
 ]

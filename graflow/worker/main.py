@@ -24,7 +24,8 @@ from graflow.exceptions import ConfigError
 logger = logging.getLogger("graflow.worker")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-#: Exit codes: 0 clean stop, 1 Redis unreachable, 2 bad configuration (including the D20 transport refusal).
+#: Exit codes: 0 clean stop, 1 Redis unreachable, 2 bad configuration (a malformed Redis URL, or the D20 transport
+#: refusal), reported as one line on stderr.
 EXIT_OK, EXIT_REDIS, EXIT_CONFIG = 0, 1, 2
 
 
@@ -200,10 +201,11 @@ def run_worker(args: argparse.Namespace) -> int:
     except ImportError:
         logging.basicConfig(level=args.log_level)
     try:
+        # A malformed --redis-url is reported before any user module is imported.
+        client = _redis_client(args)
         for module in args.imports:
             importlib.import_module(module)
         handlers = _load_handlers(args.handlers)
-        client = _redis_client(args)
         signer = default_signer()
         ensure_transport_allowed(client, signer)
     except (ConfigError, ImportError, AttributeError) as exc:

@@ -1,4 +1,4 @@
-"""Built-in task handlers. ``DockerTaskHandler`` lives in ``graflow.core.handlers.docker`` (extra ``docker``)."""
+"""Built-in task handlers: :class:`DirectTaskHandler` calls the task in this process."""
 
 from graflow.core.handlers.direct import DirectTaskHandler
 

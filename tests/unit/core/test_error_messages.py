@@ -127,3 +127,12 @@ def test_max_steps_reached_warns_on_stderr_and_says_what_is_left(tmp_path: Path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "max_steps_reached"
     assert "Workflow 'spin' stopped after max_steps=5 with 1 task(s) still queued (b)" in proc.stderr
+
+
+def test_a_task_failure_survives_pickling_as_workers_send_it() -> None:
+    import pickle
+
+    error = TaskFailedError("parse", ZeroDivisionError("division by zero"))
+    again = pickle.loads(pickle.dumps(error))
+    assert str(again) == str(error) and again.task_id == "parse"
+    assert isinstance(again.__cause__, ZeroDivisionError)
