@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     import redis
 
     from graflow.channels.redis_channel import RedisChannel
-    from graflow.coordination.barrier import GroupBarrier
-    from graflow.coordination.records import SerializedTaskRecord
-    from graflow.queue.distributed import DistributedTaskQueue
+    from graflow.distributed.barrier import GroupBarrier
+    from graflow.distributed.queue import DistributedTaskQueue
+    from graflow.distributed.records import SerializedTaskRecord
     from graflow.worker.inprocess import spawn_worker
 
     workdir = tempfile.mkdtemp(prefix="graflow-soak-")

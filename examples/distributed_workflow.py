@@ -23,9 +23,9 @@ from graflow import task, workflow
 from graflow.coordination.coordinator import CoordinationBackend
 from graflow.core.context import ExecutionContext
 from graflow.core.engine import WorkflowEngine
+from graflow.distributed.submit import submit_workflow
 from graflow.utils.redis_utils import redis_from_url
 from graflow.worker.inprocess import run_workers, spawn_worker
-from graflow.worker.submit import submit_workflow
 
 
 def build_workflow() -> Any:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from graflow.core.results import RESULT_SUFFIX, result_key
+
 
 class Channel(ABC):
     """A named key-value store.
@@ -88,7 +90,7 @@ class Channel(ABC):
     # Convenience shared by every backend -------------------------------------------------------
     def get_result(self, task_id: str, default: Any = None) -> Any:
         """The stored result of ``task_id`` (key ``<task_id>.__result__``)."""
-        return self.get(f"{task_id}.__result__", default)
+        return self.get(result_key(task_id), default)
 
     def snapshot(self) -> dict[str, Any]:
         """A plain dict of every live key and value (used by checkpoints and tests)."""
@@ -98,9 +100,5 @@ class Channel(ABC):
         """Release any resources held by the channel."""
 
 
-RESULT_SUFFIX = ".__result__"
 
-
-def result_key(task_id: str) -> str:
-    """The channel key under which ``task_id``'s result is stored."""
-    return task_id + RESULT_SUFFIX
+__all__ = ["RESULT_SUFFIX", "Channel", "result_key"]

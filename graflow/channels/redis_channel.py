@@ -41,6 +41,7 @@ import redis
 from redis.exceptions import LockError, ResponseError, WatchError
 
 from graflow.channels.base import Channel
+from graflow.core import serialization
 from graflow.defaults import REDIS_KEY_PREFIX
 from graflow.security.signing import (
     SIGNED_MAGIC,
@@ -253,7 +254,7 @@ class RedisChannel(Channel):
             return _dumps_json(value)
         if kind == _TAGGED:
             return TAGGED_JSON_MAGIC + _dumps_json(_tag(value))
-        return dumps_signed(value, self._pickle_signer())
+        return dumps_signed(value, self._pickle_signer(), serialization.dumps)
 
     def _decode(self, data: bytes, key: str, default: Any) -> Any:
         if data.startswith(TAGGED_JSON_MAGIC):

@@ -5,7 +5,7 @@ The Redis store (:mod:`graflow.checkpoints.redis_store`) is imported only when a
 
 from __future__ import annotations
 
-from graflow.checkpoints.base import CheckpointError, CheckpointStore, open_store
 from graflow.checkpoints.filesystem import FileSystemCheckpointStore
+from graflow.core.checkpoint_store import CheckpointError, CheckpointStore, open_store
 
 __all__ = ["CheckpointError", "CheckpointStore", "FileSystemCheckpointStore", "open_store"]

@@ -24,8 +24,8 @@ import zlib
 from collections.abc import Iterable, Mapping
 
 from graflow import defaults
-from graflow.checkpoints.base import CheckpointError, CheckpointStore
-from graflow.checkpoints.format import CHANNEL, KNOWN_SUFFIXES, META, REQUIRED, WRITE_ORDER, strip_suffix
+from graflow.core.checkpoint_format import CHANNEL, KNOWN_SUFFIXES, META, REQUIRED, WRITE_ORDER, strip_suffix
+from graflow.core.checkpoint_store import CheckpointError, CheckpointStore
 
 #: Marker in the name of a temporary file; such files are never listed or read.
 TEMP_MARKER = ".graflow-tmp-"

@@ -25,8 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 
-from graflow.checkpoints.base import CheckpointError, CheckpointStore
-from graflow.checkpoints.format import CHANNEL, META, REQUIRED, strip_suffix
+from graflow.core.checkpoint_format import CHANNEL, META, REQUIRED, strip_suffix
+from graflow.core.checkpoint_store import CheckpointError, CheckpointStore
 from graflow.defaults import REDIS_KEY_PREFIX
 from graflow.utils.redis_utils import redis_from_url
 

@@ -5,37 +5,16 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from graflow.channels.base import result_key
 from graflow.core.handler import TaskResult
-from graflow.exceptions import ConfigError, error_message
+from graflow.core.protocols import CoordinationBackend
+from graflow.exceptions import error_message
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
     from graflow.core.handlers.group_policy import GroupExecutionPolicy
     from graflow.core.task import Executable
-
-
-class CoordinationBackend(Enum):
-    """Where the members of a parallel group run."""
-
-    REDIS = "redis"
-    THREADING = "threading"
-    DIRECT = "direct"
-
-    @classmethod
-    def parse(cls, value: CoordinationBackend | str) -> CoordinationBackend:
-        """Accept a member or its name/value in any case."""
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls(value.strip().lower())
-            except ValueError:
-                pass
-        raise ConfigError(f"Unknown coordination backend: {value!r}. Use one of: threading, direct, redis")
 
 
 class TaskCoordinator(ABC):
@@ -89,7 +68,7 @@ class TaskCoordinator(ABC):
             # its error stays in the group's outcome (ctx.get_group_outcome) and in the policy's warning.
             context.record_group_outcome(group_id, results)
             for member_id in failed:
-                context.channel.delete(result_key(member_id))
+                context.results.discard(member_id)
         return {m: (results[m].value if results[m].success else None) for m in member_ids if m in results}
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 COORDINATORS: dict[CoordinationBackend, str] = {
     CoordinationBackend.THREADING: "graflow.coordination.threading_coordinator:ThreadingCoordinator",
     CoordinationBackend.DIRECT: "graflow.coordination.direct_coordinator:DirectCoordinator",
-    CoordinationBackend.REDIS: "graflow.coordination.redis_coordinator:RedisCoordinator",
+    CoordinationBackend.REDIS: "graflow.distributed.redis_coordinator:RedisCoordinator",
 }
 
 

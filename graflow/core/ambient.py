@@ -6,7 +6,7 @@ unless the running task opened a ``with workflow(...)`` block: that block is a s
 
 from __future__ import annotations
 
-import threading
+import contextvars
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -14,19 +14,19 @@ if TYPE_CHECKING:
     from graflow.core.task import Executable
     from graflow.core.workflow import WorkflowContext
 
-# Which execution context is running on this thread (D1: tasks created while it runs are not registered in it).
-_active = threading.local()
-
-
-def active_execution_context() -> ExecutionContext | None:
-    """The execution context whose task is running on this thread, if any."""
-    return getattr(_active, "context", None)
+# Which execution context is running here (D1: tasks created while it runs are not registered in it). A
+# ContextVar, like the current workflow's (graflow.core.workflow): each thread, and each asyncio task, sees its own.
+_active: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(
+    "graflow_execution_context", default=None)
+#: ``active_execution_context()``: the execution context whose task is running here, if any (the bound ``get``
+#: itself: this is called for every task created and every ``>>`` written).
+active_execution_context = _active.get
 
 
 def set_active_execution_context(ctx: ExecutionContext | None) -> ExecutionContext | None:
-    """Install ``ctx`` as this thread's running context; returns the previous one."""
-    previous: ExecutionContext | None = getattr(_active, "context", None)
-    _active.context = ctx
+    """Install ``ctx`` as the running context here; returns the previous one (pass it back to restore)."""
+    previous = _active.get()
+    _active.set(ctx)
     return previous
 
 

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from graflow import defaults
-from graflow.checkpoints import format as fmt
-from graflow.checkpoints.base import CheckpointError, CheckpointStore, location_scheme, open_store
+from graflow.core import checkpoint_format as fmt
 from graflow.core import serialization
+from graflow.core.checkpoint_store import CheckpointError, CheckpointStore, location_scheme, open_store
 from graflow.exceptions import ConfigError
 
 if TYPE_CHECKING:

@@ -1,45 +1,63 @@
-"""``ExecutionContext``: the state of one workflow run (spec section 2.7)."""
+"""``ExecutionContext``: the public face of one workflow run (spec section 2.7).
+
+The run's parts live in objects of their own, each with one responsibility:
+
+- :class:`~graflow.core.options.RunOptions`: how the run is configured (frozen);
+- :class:`~graflow.core.run_state.RunState`: its graph (copy on write), queue, counters and status, and the dynamic
+  operations that change them;
+- :class:`~graflow.core.results.ResultStore`: where results live in the channel and keyword resolution;
+- :class:`~graflow.core.services.RunServices`: the LLM client, agents, prompt and feedback managers tasks may use.
+
+``ExecutionContext`` ties them together and keeps every name of Graflow 0.2's context.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import logging
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from graflow import defaults
-from graflow.channels.base import Channel
-from graflow.core import dynamic, hints
+from graflow.core import hints, registry
 from graflow.core.ambient import set_active_execution_context
 from graflow.core.context_compat import LegacyContextAPI
+from graflow.core.context_persistence import ContextPersistence
 from graflow.core.cycle import CycleController
-from graflow.core.graph import TaskGraph
 from graflow.core.hooks import EngineHook, HookSet
+from graflow.core.options import RunOptions
+from graflow.core.results import ResultStore
 from graflow.core.retry import RetryController
-from graflow.core.scheduler import Scheduler, weak_graph_source
+from graflow.core.run_state import RunState
+from graflow.core.services import RunServices
 from graflow.core.start import _as_task_graph, resolve_start_node
-from graflow.core.task import Executable, TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
 from graflow.exceptions import GraflowRuntimeError
 
-logger = logging.getLogger(__name__)
-
-_MISSING: Any = object()
-
-
-def _default_tracer() -> Any:
-    from graflow.trace.noop import NoopTracer
-
-    return NoopTracer()
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+    from graflow.core.graph import TaskGraph
+    from graflow.core.scheduler import Scheduler
+    from graflow.core.task import Executable, TaskWrapper
 
 
-class ExecutionContext(LegacyContextAPI):
-    """The state of one run: its graph, channel, queue, counters and hooks.
+def _on_run(name: str, doc: str) -> property:
+    """A read-write attribute of the context that lives on its :class:`RunState`."""
+
+    def get(self: ExecutionContext) -> Any:
+        return getattr(self.run, name)
+
+    def set_(self: ExecutionContext, value: Any) -> None:
+        setattr(self.run, name, value)
+
+    return property(get, set_, doc=doc)
+
+
+class ExecutionContext(ContextPersistence, LegacyContextAPI):
+    """The state of one run: its graph, channel, queue, counters, hooks and services.
 
     Create one with :meth:`create` (or ``WorkflowContext.execute``) and run it with ``WorkflowEngine().execute``.
+    The constructor keeps Graflow 0.2's parameters; :meth:`from_options` takes a :class:`RunOptions` instead.
     """
 
     def __init__(
@@ -67,61 +85,72 @@ class ExecutionContext(LegacyContextAPI):
         checkpoint_dir: str | None = None,
         checkpoint_snapshot_channel: bool = False,
     ) -> None:
-        graph = _as_task_graph(graph)
-        start_node = getattr(start_node, "task_id", start_node)
-        if max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {max_steps}")
-        self._graph = graph
-        self._owns_graph = False
-        self._graph_lock = threading.RLock()
-        self.start_node = start_node
-        self.max_steps = max_steps
-        self.steps = steps
+        config = dict(config or {})
+        redis_client = config.pop("redis_client", None)
+        options = RunOptions(
+            max_steps=max_steps, default_max_cycles=default_max_cycles, default_max_retries=default_max_retries,
+            channel_backend=channel_backend, config=config, workflow_name=workflow_name,
+            checkpoint_every=checkpoint_every, checkpoint_dir=checkpoint_dir,
+            checkpoint_snapshot_channel=checkpoint_snapshot_channel,
+        )
+        self._setup(
+            _as_task_graph(graph), getattr(start_node, "task_id", start_node), options, steps=steps,
+            parent_context=parent_context, session_id=session_id, trace_id=trace_id, tracer=tracer, hooks=hooks,
+            handlers=handlers, channel=channel, redis_client=redis_client,
+            services=RunServices(llm_client=llm_client, prompt_manager=prompt_manager),
+        )
+
+    def _setup(
+        self,
+        graph: TaskGraph,
+        start_node: str | None,
+        options: RunOptions,
+        *,
+        steps: int = 0,
+        parent_context: ExecutionContext | None = None,
+        session_id: str | None = None,
+        trace_id: str | None = None,
+        tracer: Any = None,
+        hooks: list[EngineHook] | None = None,
+        handlers: dict[str, Any] | None = None,
+        channel: Channel | None = None,
+        redis_client: Any = None,
+        services: RunServices | None = None,
+    ) -> None:
+        self.options = options
+        self.run = RunState(
+            graph, start_node, options.max_steps, CycleController(options.default_max_cycles),
+            RetryController(options.default_max_retries), steps=steps,
+        )
         self.parent_context = parent_context
         self.session_id = session_id or uuid.uuid4().hex
         self.trace_id: str = trace_id or (parent_context.trace_id if parent_context else self.session_id)
-        self.workflow_name = workflow_name or f"workflow_{self.session_id[:8]}"
+        self.workflow_name = options.workflow_name or f"workflow_{self.session_id[:8]}"
         self.graph_hash: str | None = None
-        self.channel_backend = channel_backend
-        self._config = dict(config or {})
-        self._redis_client = self._config.pop("redis_client", None)
+        self.channel_backend = options.channel_backend
+        self._redis_client = redis_client
         if channel is None:
-            from graflow.channels.factory import ChannelFactory
-
-            channel_kwargs = dict(self._config)
-            if self._redis_client is not None:
-                channel_kwargs["redis_client"] = self._redis_client
-            channel = ChannelFactory.create_channel(channel_backend, name=self.session_id, **channel_kwargs)
+            channel_kwargs = dict(options.config)
+            if redis_client is not None:
+                channel_kwargs["redis_client"] = redis_client
+            factory = registry.resolve("channel_factory", "default")
+            channel = factory.create_channel(options.channel_backend, name=self.session_id, **channel_kwargs)
         self.channel: Channel = channel
-        self.cycle_controller = CycleController(default_max_cycles)
-        self.retry_controller = RetryController(default_max_retries)
-        # Every completion in order, repeats included (loops, goto). ``completed_tasks`` is the de-duplicated view.
-        self.execution_log: list[str] = []
-        self.scheduler = Scheduler(weak_graph_source(self))
+        self.results = ResultStore(channel)
+        self.services = services if services is not None else RunServices()
         self.handlers: dict[str, Any] = dict(handlers or {})
-        self.tracer = tracer if tracer is not None else _default_tracer()
+        self.tracer = tracer if tracer is not None else registry.resolve("tracer", "noop")()
         self.hooks = HookSet([self.tracer, *(hooks or [])])
         self._task_stack: list[TaskExecutionContext] = []
-        self._scheduled_in_run: set[str] = set()
-        self._initial_graph = graph  # D1: "existing" means a node of the graph as the run started (copy on write)
         # Whether this context's runs emit workflow start/end events. A worker running one task of a producer's
         # run turns this off: the run is the producer's, not the task's.
         self.workflow_events = True
         self.group_id: str | None = None  # in a parallel member's branch: the group it belongs to
-        self.status = "created"
-        self.error: BaseException | None = None
-        self.result: Any = None
-        self.ctrl_message: str | None = None
         self.checkpoint_metadata: dict[str, Any] | None = None
         self.last_checkpoint_path: str | None = None
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_snapshot_channel = checkpoint_snapshot_channel
-        self.checkpoint_policy = self._make_checkpoint_policy(checkpoint_every)
-        self._llm_client = llm_client
-        self._prompt_manager = prompt_manager
-        self._llm_agents: dict[str, Any] = {}
-        if start_node is not None:
-            self.scheduler.push(start_node)
+        self.checkpoint_dir = options.checkpoint_dir
+        self.checkpoint_snapshot_channel = options.checkpoint_snapshot_channel
+        self.checkpoint_policy = self._make_checkpoint_policy(options.checkpoint_every)
 
     # -- construction -----------------------------------------------------------------------------------------------
     @classmethod
@@ -169,6 +198,34 @@ class ExecutionContext(LegacyContextAPI):
             **options,
         )
 
+    @classmethod
+    def from_options(
+        cls,
+        graph: TaskGraph,
+        options: RunOptions,
+        start_node: str | None = None,
+        *,
+        services: RunServices | None = None,
+        **parts: Any,
+    ) -> ExecutionContext:
+        """A fresh context configured by ``options``.
+
+        Args:
+            graph: The workflow's graph (a TaskGraph or a networkx DiGraph whose nodes carry ``task``).
+            options: The run's settings.
+            start_node: The first task; the single candidate of D4 when None.
+            services: The run's services (a new empty set when None).
+            **parts: ``channel``, ``tracer``, ``hooks``, ``handlers``, ``session_id``, ``trace_id``,
+                ``redis_client``.
+        """
+        graph = _as_task_graph(graph)
+        if start_node is None:
+            candidates = graph.get_start_nodes()
+            start_node = candidates[0] if len(candidates) == 1 else None
+        ctx = cls.__new__(cls)
+        ctx._setup(graph, getattr(start_node, "task_id", start_node), options, services=services, **parts)
+        return ctx
+
     @staticmethod
     def _make_checkpoint_policy(spec: Any) -> Any:
         if spec is None:
@@ -177,36 +234,73 @@ class ExecutionContext(LegacyContextAPI):
 
         return PeriodicCheckpointPolicy.from_spec(spec)
 
-    # -- graph (D2: the run works on its own copy, made on first change) -----------------------------------------
-    @property
-    def graph(self) -> TaskGraph:
-        """The run's graph: the static definition plus the run's dynamic and iteration nodes."""
-        return self._graph
+    # -- the run's state (RunState) -----------------------------------------------------------------------------
+    if TYPE_CHECKING:
+        graph: TaskGraph
+        start_node: str | None
+        max_steps: int
+        steps: int
+        scheduler: Scheduler
+        execution_log: list[str]
+        cycle_controller: CycleController
+        retry_controller: RetryController
+        status: str
+        error: BaseException | None
+        result: Any
+        ctrl_message: str | None
+    else:
+        graph = _on_run("graph", "The run's graph: the definition plus the run's dynamic and iteration nodes.")
+        start_node = _on_run("start_node", "The first task of the run.")
+        max_steps = _on_run("max_steps", "The run's step budget.")
+        steps = _on_run("steps", "Completed steps so far.")
+        scheduler = _on_run("scheduler", "The run's queue: ready, delayed and joining tasks.")
+        execution_log = _on_run("execution_log", "Every completion in order, repeats included.")
+        cycle_controller = _on_run("cycle_controller", "Iteration counters.")
+        retry_controller = _on_run("retry_controller", "Retry counters.")
+        status = _on_run("status", "created, running, completed, failed, canceled, terminated, max_steps_reached, "
+                                   "paused.")
+        error = _on_run("error", "The exception that ended the run, if any.")
+        result = _on_run("result", "The last task's result once the run ended.")
+        ctrl_message = _on_run("ctrl_message", "The message of terminate_workflow, if a task called it.")
 
     def _own_graph(self) -> TaskGraph:
-        if not self._owns_graph:
-            with self._graph_lock:
-                if not self._owns_graph:
-                    self._graph = self._graph.copy()
-                    self._owns_graph = True
-        return self._graph
+        return self.run.own_graph()
 
     def get_next_group_name(self) -> str:
         """A fresh ``ParallelGroup_<n>`` name for a group built while this run is going."""
-        n = sum(1 for node in self._graph.nodes if str(node).startswith("ParallelGroup_")) + 1
-        while f"ParallelGroup_{n}" in self._graph:
+        graph = self.run.graph
+        n = sum(1 for node in graph.nodes if str(node).startswith("ParallelGroup_")) + 1
+        while f"ParallelGroup_{n}" in graph:
             n += 1
         return f"ParallelGroup_{n}"
 
     def graph_content_hash(self) -> str:
         """sha256 of the run graph's structure (recorded in checkpoints)."""
-        return self._graph.content_hash()
+        return self.run.graph.content_hash()
+
+    @property
+    def completed_tasks(self) -> list[str]:
+        """Completed task ids in order of first completion, each once (a task that ran again is not repeated;
+        ``execution_log`` keeps every completion)."""
+        return self.run.completed_tasks
+
+    @completed_tasks.setter
+    def completed_tasks(self, value: list[str]) -> None:
+        self.run.set_completed(value)
+
+    def mark_task_completed(self, task_id: str) -> None:
+        """Record that ``task_id`` completed."""
+        self.run.execution_log.append(task_id)
+
+    def increment_step(self) -> None:
+        """Count one completed step."""
+        self.run.steps += 1
 
     # -- config -----------------------------------------------------------------------------------------------------
     @property
     def config(self) -> dict[str, Any]:
         """The config given at creation, without any ``redis_client``."""
-        return dict(self._config)
+        return dict(self.options.config)
 
     def get_redis_client(self) -> Any:
         """The Redis client given in ``config`` (None for local runs)."""
@@ -224,58 +318,34 @@ class ExecutionContext(LegacyContextAPI):
     @property
     def task_queue(self) -> Any:
         """A ``LocalTaskQueue`` view of this run's ready queue."""
-        from graflow.queue.local import LocalTaskQueue
-
-        return LocalTaskQueue(self)
+        return registry.resolve("task_queue_view", "local")(self)
 
     def add_to_queue(self, executable: Executable) -> None:
         """Queue ``executable`` (adding it to the run graph when new)."""
-        task_id = self._ensure_node(executable)
-        self.scheduler.push(task_id)
-        self._scheduled_in_run.add(task_id)
+        run = self.run
+        task_id = run.ensure_node(executable)
+        run.scheduler.push(task_id)
+        run.scheduled_in_run.add(task_id)
         if self.hooks.on_task_queued:
             self.hooks.fire(self.hooks.on_task_queued, task=executable, context=self)
 
     def get_next_task(self) -> str | None:
         """Pop the next ready task id (None when nothing is ready)."""
-        return self.scheduler.ready.popleft() if self.scheduler.ready else None
+        ready = self.run.scheduler.ready
+        return ready.popleft() if ready else None
 
     def is_completed(self) -> bool:
         """Whether nothing is left to run."""
-        return not self.scheduler.has_pending()
-
-    def increment_step(self) -> None:
-        """Count one completed step."""
-        self.steps += 1
-
-    @property
-    def completed_tasks(self) -> list[str]:
-        """Completed task ids in order of first completion, each once (a task that ran again is not repeated;
-        ``execution_log`` keeps every completion)."""
-        log = self.execution_log
-        cached = self.__dict__.get("_completed_view")
-        if cached is None or cached[0] != len(log):
-            cached = (len(log), list(dict.fromkeys(log)))
-            self._completed_view = cached
-        return list(cached[1])
-
-    @completed_tasks.setter
-    def completed_tasks(self, value: list[str]) -> None:
-        self.execution_log = list(value)
-        self.__dict__.pop("_completed_view", None)
-
-    def mark_task_completed(self, task_id: str) -> None:
-        """Record that ``task_id`` completed."""
-        self.execution_log.append(task_id)
+        return not self.run.scheduler.has_pending()
 
     # -- results ----------------------------------------------------------------------------------------------------
     def set_result(self, task_id: str, result: Any) -> None:
         """Store a task's result under ``<task_id>.__result__``."""
-        self.channel.set(task_id + ".__result__", result)
+        self.results.set(task_id, result)
 
     def get_result(self, task_id: str, default: Any = None) -> Any:
         """A task's stored result."""
-        return self.channel.get(task_id + ".__result__", default)
+        return self.results.get(task_id, default)
 
     def get_channel(self) -> Channel:
         """The run's channel."""
@@ -285,27 +355,11 @@ class ExecutionContext(LegacyContextAPI):
         self, task: TaskWrapper[Any, Any], params: tuple[tuple[str, bool], ...], tctx: TaskExecutionContext
     ) -> dict[str, Any]:
         """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s)."""
-        channel = self.channel
-        out: dict[str, Any] = {}
-        trigger_results: list[Any] | None = None
-        for name, _has_default in params:
-            value = channel.get(name + ".__result__", _MISSING)
-            if value is _MISSING:
-                value = channel.get(name, _MISSING)
-            if value is _MISSING:
-                if trigger_results is None:
-                    trigger_results = [
-                        channel.get(t + ".__result__") for t in self.scheduler.triggers.get(tctx.task_id, ())
-                    ]
-                for result in trigger_results:
-                    if isinstance(result, Mapping) and name in result:
-                        value = result[name]
-                        break
-            if value is not _MISSING:
-                out[name] = value
-            elif _has_default and (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
+        values, defaulted = self.results.resolve(params, self.run.scheduler.triggers.get(tctx.task_id, ()))
+        for name in defaulted:
+            if (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
                 hints.note_default_used(self, tctx.task_id, name)
-        return out
+        return values
 
     # -- running tasks ----------------------------------------------------------------------------------------------
     @property
@@ -344,7 +398,7 @@ class ExecutionContext(LegacyContextAPI):
         value = getattr(task, "max_retries", None)
         if value is not None:
             return int(value)
-        return self.retry_controller.default_max_retries
+        return self.run.retry_controller.default_max_retries
 
     # -- dynamic control --------------------------------------------------------------------------------------------
     def _require_task(self, action: str = "next_task") -> TaskExecutionContext:
@@ -353,20 +407,13 @@ class ExecutionContext(LegacyContextAPI):
             raise GraflowRuntimeError(f"No task is running: {action}() can only be called from inside a task")
         return tctx
 
-    # -- run-time additions (graflow.core.dynamic) ------------------------------------------------------------
-    def _ensure_node(self, executable: Executable) -> str:
-        return dynamic.ensure_node(self, executable)
-
-    def _is_known(self, task_id: str) -> bool:
-        return dynamic.is_known(self, task_id)
-
     def _schedule_dynamic(
         self, tctx: TaskExecutionContext, executable: Executable, *, goto: bool, is_iteration: bool = False
     ) -> str:
-        return dynamic.schedule_dynamic(self, tctx, executable, goto=goto, is_iteration=is_iteration)
+        return self.run.schedule_dynamic(self, tctx, executable, goto=goto, is_iteration=is_iteration)
 
     def _schedule_iteration(self, tctx: TaskExecutionContext, data: Any) -> str:
-        return dynamic.schedule_iteration(self, tctx, data)
+        return self.run.schedule_iteration(self, tctx, data)
 
     def next_task(self, executable: Executable, goto: bool = False) -> str:
         """Queue ``executable`` from the running task (see ``TaskExecutionContext.next_task``)."""
@@ -390,76 +437,49 @@ class ExecutionContext(LegacyContextAPI):
 
     # -- branches (parallel groups) ---------------------------------------------------------------------------------
     def create_branch_context(self, branch_id: str) -> ExecutionContext:
-        """A context for one parallel member: shares the channel, graph, counters, handlers and hooks (D10).
-
-        It has its own queue, so a member's successors and dynamic tasks run inside the branch. Retry counts are
-        kept in the shared controller, keyed by task id (members have distinct ids).
-        """
-        self._own_graph()
+        """A context for one parallel member: shares the channel, graph, counters, handlers, hooks and services
+        (D10, D27), with its own queue, so a member's successors and dynamic tasks run inside the branch. Retry
+        counts are kept in the shared controller, keyed by task id (members have distinct ids)."""
         branch = ExecutionContext.__new__(ExecutionContext)
-        branch.__dict__.update(self.__dict__)
+        branch.__dict__.update(self.__dict__)  # the shared parts; what differs is set below
+        branch.run = self.run.branch()
         branch.parent_context = self
         branch.session_id = f"{self.session_id}_{branch_id}"
-        branch.steps = 0
-        branch.execution_log = []
-        running_group = self.current_task_context
-        branch.group_id = running_group.task_id if running_group is not None else None
-        branch.__dict__.pop("_completed_view", None)
-        branch.scheduler = Scheduler(weak_graph_source(branch))
         running = self.current_task_context
-        if running is not None and running.task_id in self.scheduler.triggers:
+        branch.group_id = running.task_id if running is not None else None
+        if running is not None and running.task_id in self.run.scheduler.triggers:
             # D11: a member is fed by whatever triggered its group
-            branch.scheduler.triggers[branch_id] = list(self.scheduler.triggers[running.task_id])
+            branch.run.scheduler.triggers[branch_id] = list(self.run.scheduler.triggers[running.task_id])
         branch._task_stack = []
-        branch.status = "created"
-        branch.error = None
-        branch.result = None
         branch.checkpoint_policy = None
         if not getattr(self.tracer, "passive", False):
             clone = getattr(self.tracer, "clone", None)
             branch.tracer = clone(self.trace_id) if clone is not None else self.tracer
         return branch
 
-    def _nx_graph_of_branch(self) -> Any:  # pragma: no cover - kept for pickles of older branches
-        return self._graph.digraph
-
     def merge_results(self, sub_context: ExecutionContext) -> None:
         """Fold a finished branch back: its steps (the channel is shared already). As in Graflow 0.2, the members'
         completions are not added to this context's ``completed_tasks``: the group node stands for them."""
-        self.steps += sub_context.steps
-        self._scheduled_in_run.update(sub_context._scheduled_in_run)
+        self.run.steps += sub_context.run.steps
 
-    # -- LLM / prompts ----------------------------------------------------------------------------------------------
+    # -- services (LLM, agents, prompts; D27: shared by branches) ------------------------------------------------
     @property
     def llm_client(self) -> Any:
-        """The run's LLM client (created on first use; needs ``graflow[llm]``)."""
-        if self._llm_client is None:
-            try:
-                from graflow.llm.client import LLMClient  # type: ignore[import-not-found]
-            except ImportError as exc:
-                raise GraflowRuntimeError(
-                    "This task asks for an LLM client, but graflow.llm is not available in this installation"
-                ) from exc
-            from graflow.config import env
-
-            self._llm_client = LLMClient(model=env("GRAFLOW_LLM_MODEL", "gpt-5-mini"))
-        return self._llm_client
+        """The run's LLM client (created on first use from ``GRAFLOW_LLM_MODEL``; needs ``graflow[llm]``)."""
+        return self.services.llm_client
 
     @property
     def prompt_manager(self) -> Any:
         """The run's prompt manager, if one was given."""
-        return self._prompt_manager
+        return self.services.prompt_manager
 
     def register_llm_agent(self, name: str, agent: Any) -> None:
         """Register an LLM agent under ``name``."""
-        self._llm_agents[name] = agent
+        self.services.register_llm_agent(name, agent)
 
     def get_llm_agent(self, name: str) -> Any:
         """The agent registered as ``name``. Raises KeyError naming the known agents."""
-        try:
-            return self._llm_agents[name]
-        except KeyError:
-            raise KeyError(f"LLM agent '{name}' is not registered (known: {sorted(self._llm_agents)})") from None
+        return self.services.get_llm_agent(name)
 
     # -- running ----------------------------------------------------------------------------------------------------
     def execute(self) -> Any:
@@ -468,104 +488,13 @@ class ExecutionContext(LegacyContextAPI):
 
         return WorkflowEngine().execute(self)
 
-    # -- persistence ------------------------------------------------------------------------------------------------
-    def get_checkpoint_state(self) -> dict[str, Any]:
-        """The ``.state.json`` fields of a checkpoint (spec section 9)."""
-        pending = []
-        retry_counts = self.retry_controller.retry_counts
-        for task_id in self.scheduler.pending_ids():
-            task = self._graph.nodes[task_id]["task"] if task_id in self._graph else None
-            pending.append({
-                "task_id": task_id,
-                "status": "ready",
-                "created_at": None,
-                "retry_count": retry_counts.get(task_id, 0),
-                "max_retries": self.max_retries_for(task),
-                "last_error": None,
-            })
-        return {
-            "schema_version": "1.0",
-            "session_id": self.session_id,
-            "trace_id": self.trace_id,
-            "start_node": self.start_node,
-            "steps": self.steps,
-            "completed_tasks": list(self.completed_tasks),
-            "cycle_counts": dict(self.cycle_controller.cycle_counts),
-            "backend": {"channel": self.channel_backend},
-            "pending_tasks": pending,
-            "resuming_task_id": None,
-        }
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        for transient in ("_graph_lock", "hooks", "tracer", "_task_stack", "_redis_client", "_llm_client",
-                          "parent_context"):
-            state.pop(transient, None)
-        if self._redis_client is not None:
-            # keep where the run's Redis is, not the client: the resumed run reconnects to the same server
-            redis_utils = importlib.import_module("graflow.utils.redis_utils")  # the adapter, reached by name
-            state["_config"] = redis_utils.ensure_redis_connection_params(
-                {**self._config, "redis_client": self._redis_client}
-            )
-        initial = self._initial_graph
-        if not isinstance(initial, frozenset):  # keep the ids, not a second copy of the graph
-            state["_initial_graph"] = frozenset(initial.nodes)
-        state["_scheduler_state"] = self.scheduler.get_state()
-        state.pop("scheduler", None)
-        channel = state.pop("channel")
-        if self.channel_backend == "memory":
-            state["_channel_data"] = channel
-        state["_hook_count"] = len(self.hooks)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        scheduler_state = state.pop("_scheduler_state", {})
-        state.pop("_completed_view", None)
-        if "completed_tasks" in state:  # a context pickled before the log existed
-            state.setdefault("execution_log", list(state.pop("completed_tasks")))
-        channel = state.pop("_channel_data", None)
-        state.pop("_hook_count", None)
-        self.__dict__.update(state)
-        self._graph_lock = threading.RLock()
-        self._task_stack = []
-        self._redis_client = None
-        self._llm_client = None
-        self.parent_context = None
-        self.__dict__.setdefault("checkpoint_policy", None)
-        self.tracer = _default_tracer()
-        self.hooks = HookSet([self.tracer])
-        self.scheduler = Scheduler(weak_graph_source(self))
-        self.scheduler.set_state(scheduler_state)
-        if channel is None:
-            from graflow.channels.factory import ChannelFactory
-
-            channel = ChannelFactory.create_channel(self.channel_backend, name=self.session_id, **self._config)
-        self.channel = channel
-
-    def save(self, path: str = "execution_context.pkl") -> None:
-        """Pickle this context to ``path``."""
-        from graflow.core.serialization import dump
-
-        with open(path, "wb") as fp:
-            dump(self, fp)
-
-    @classmethod
-    def load(cls, path: str = "execution_context.pkl") -> ExecutionContext:
-        """Load a context saved with :meth:`save`. Only load files you trust."""
-        from graflow.core.serialization import load
-
-        with open(path, "rb") as fp:
-            ctx = load(fp)
-        if not isinstance(ctx, ExecutionContext):
-            raise GraflowRuntimeError(f"{path} does not hold an ExecutionContext")
-        return ctx
-
     def __repr__(self) -> str:
         return f"ExecutionContext(session_id={self.session_id!r}, steps={self.steps}, status={self.status!r})"
 
 
 def create_execution_context(start_node: str = "ROOT", max_steps: int = 10, tracer: Any = None) -> ExecutionContext:
     """Legacy helper: a context over a graph holding one placeholder ``Task(start_node)``."""
+    from graflow.core.graph import TaskGraph
     from graflow.core.task import Task
 
     graph = TaskGraph()
@@ -582,6 +511,7 @@ def execute_with_cycles(graph: TaskGraph, start_node: str, max_steps: int = 10) 
 
 __all__ = [
     "ExecutionContext",
+    "RunOptions",
     "TaskExecutionContext",
     "create_execution_context",
     "execute_with_cycles",

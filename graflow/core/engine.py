@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from graflow.core.ambient import set_active_execution_context
 from graflow.core.context import ExecutionContext
 from graflow.core.handlers.direct import DirectTaskHandler
+from graflow.core.results import RESULT_SUFFIX
 from graflow.core.start import resolve_start_node
 from graflow.core.task import TaskWrapper
 from graflow.core.task_context import TaskExecutionContext
@@ -29,10 +30,10 @@ if TYPE_CHECKING:
     from graflow.core.control import StepControl
     from graflow.core.graph import TaskGraph
     from graflow.core.handler import TaskHandler
+    from graflow.core.run_state import RunState
 
 logger = logging.getLogger(__name__)
 
-_RESULT = ".__result__"
 _perf_counter = time.perf_counter
 # Contexts whose run is going on now, in any thread, keyed by id: what running_contexts() reports.
 _RUNNING: dict[int, ExecutionContext] = {}
@@ -75,21 +76,13 @@ class WorkflowEngine:
         if root:  # a branch shares its parent's graph and handlers, which the parent's run has checked
             self._check_handlers(ctx)
         root = root and ctx.__dict__.get("workflow_events", True)
-        if start_task_id is not None:
-            start_task_id = getattr(start_task_id, "task_id", start_task_id)  # a task object names its node
-            if start_task_id not in ctx.graph:
-                raise self._unknown_node(ctx, start_task_id)
-            ready = ctx.scheduler.ready
-            if not ready or ready[0] != start_task_id:
-                ctx.scheduler.push_front(start_task_id)
-        elif ctx.start_node is None and ctx.steps == 0 and not ctx.scheduler.has_pending():
-            # D4: a context created on an empty or unfinished graph picks its start node when the run starts
-            ctx.start_node = resolve_start_node(ctx.graph)
-            ctx.scheduler.push(ctx.start_node)
-        if root and ctx.hooks.on_workflow_start:
-            ctx.hooks.fire(ctx.hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
+        self._queue_start(ctx, start_task_id)
+        hooks = ctx.hooks
+        if root and hooks.on_workflow_start:
+            hooks.fire(hooks.on_workflow_start, workflow_name=ctx.workflow_name, context=ctx)
         previous = set_active_execution_context(ctx)
-        ctx.status = "running"
+        run = ctx.run
+        run.status = "running"
         key = id(ctx)
         registered = key not in _RUNNING  # a nested execute() of the same context leaves the entry to the outer one
         if registered:
@@ -97,17 +90,30 @@ class WorkflowEngine:
         try:
             result = self._loop(ctx)
         except BaseException as exc:
-            ctx.error = exc
-            ctx.status = "canceled" if isinstance(exc, GraflowWorkflowCanceledError) else "failed"
+            run.error = exc
+            run.status = "canceled" if isinstance(exc, GraflowWorkflowCanceledError) else "failed"
             raise
         finally:
             if registered:
                 _RUNNING.pop(key, None)
             set_active_execution_context(previous)
-            if root and ctx.hooks.on_workflow_end:
-                ctx.hooks.fire(ctx.hooks.on_workflow_end, workflow_name=ctx.workflow_name, context=ctx,
-                               result=ctx.result)
+            if root and hooks.on_workflow_end:
+                hooks.fire(hooks.on_workflow_end, workflow_name=ctx.workflow_name, context=ctx, result=run.result)
         return result
+
+    def _queue_start(self, ctx: ExecutionContext, start_task_id: Any) -> None:
+        """Put the run's first task at the front of its queue (D4: found now when the context was made without)."""
+        run = ctx.run
+        if start_task_id is not None:
+            start_task_id = getattr(start_task_id, "task_id", start_task_id)  # a task object names its node
+            if start_task_id not in run.graph:
+                raise self._unknown_node(ctx, start_task_id)
+            ready = run.scheduler.ready
+            if not ready or ready[0] != start_task_id:
+                run.scheduler.push_front(start_task_id)
+        elif run.start_node is None and run.steps == 0 and not run.scheduler.has_pending():
+            run.start_node = resolve_start_node(run.graph)
+            run.scheduler.push(run.start_node)
 
     @staticmethod
     def _check_handlers(ctx: ExecutionContext) -> None:
@@ -131,175 +137,171 @@ class WorkflowEngine:
         hint = f". Did you mean: {', '.join(close)}?" if close else ""
         return GraflowRuntimeError(f"Node '{task_id}' not found in graph. Available nodes: {available}{hint}")
 
+    # -- the loop ---------------------------------------------------------------------------------------------------
     def _loop(self, ctx: ExecutionContext) -> Any:
-        sched = ctx.scheduler
-        ready = sched.ready
-        triggers = sched.triggers
-        hooks = ctx.hooks
-        channel_set = ctx.channel.set
-        completed = ctx.execution_log
-        cycle_counts = ctx.cycle_controller.cycle_counts
-        is_branch = ctx.parent_context is not None
-        stack = ctx._task_stack
-        handlers = ctx.handlers
-        direct_override = handlers.get("direct")
-        retry_pending = sched.retrying
-        digraph = ctx.graph.digraph
-        nodes, succ, pred = digraph._node, digraph._succ, digraph._pred
-        last_result: Any = None
+        """Take the next ready task, run it, then ``_on_success`` or ``_on_failure``, until nothing is left.
 
+        The names bound before the loop stay local on purpose: this runs once per task.
+        """
+        run = ctx.run
+        sched = run.scheduler
+        ready, retrying = sched.ready, sched.retrying
+        hooks, stack = ctx.hooks, ctx._task_stack
+        cycles = run.cycle_controller
+        count_cycle = cycles.increment if ctx.parent_context is not None else None  # branches share the counter
+        cycle_counts = cycles.cycle_counts
+        nodes = run.graph.digraph._node
+        run_attempt, on_success = self._run_attempt, self._on_success
+        direct = ctx.handlers.get("direct") is None  # no override: function tasks are called right here
+        last_result: Any = None
         while True:
-            if ready and not sched.delayed:
-                task_id = ready.popleft()
-            else:
-                next_id = sched.next_ready()
-                if next_id is None:
-                    break
-                task_id = next_id
-            if ctx.steps >= ctx.max_steps:
-                sched.push_front(task_id)
-                ctx.status = "max_steps_reached"
-                pending = sched.pending_ids()
-                logger.warning("Workflow '%s' stopped after max_steps=%d with %d task(s) still queued (%s); "
-                               "status is max_steps_reached: raise max_steps if the run needs more steps",
-                               ctx.workflow_name, ctx.max_steps, len(pending), ", ".join(map(str, pending[:10])))
-                ctx.result = last_result
-                return last_result
-            if ctx.graph.digraph is not digraph:  # the run copied its graph (dynamic tasks): follow it
-                digraph = ctx.graph.digraph
-                nodes, succ, pred = digraph._node, digraph._succ, digraph._pred
+            task_id = ready.popleft() if ready and not sched.delayed else sched.next_ready()
+            if task_id is None:
+                return self._finish(ctx, "completed", last_result)
+            if run.steps >= run.max_steps:
+                return self._stop_at_max_steps(ctx, task_id, last_result)
             node = nodes.get(task_id)
-            if node is None:
-                raise self._unknown_node(ctx, task_id)
+            if node is None:  # a node the run added after it copied its graph
+                nodes, node = self._node(ctx, task_id)
             task = node["task"]
             base_id = task._base_id or task_id
-            if task_id in retry_pending:
-                retry_pending.discard(task_id)
-            elif is_branch:
-                ctx.cycle_controller.increment(base_id)
-            else:
+            if task_id in retrying:  # a retry is the same cycle
+                retrying.discard(task_id)
+            elif count_cycle is None:
                 cycle_counts[base_id] = cycle_counts.get(base_id, 0) + 1
-
+            else:
+                count_cycle(base_id)
             tctx = TaskExecutionContext(task_id, ctx, task)
             stack.append(tctx)
-            for listener in hooks.on_task_start:  # inlined dispatch: this runs for every task
-                try:
-                    listener(task=task, context=ctx)
-                except Exception:
-                    _hook_failed(listener)
+            if hooks.on_task_start:
+                hooks.fire(hooks.on_task_start, task=task, context=ctx)
             try:
-                handler_type = task.handler_type
-                if handler_type == "direct" and direct_override is None:
-                    if type(task) is TaskWrapper:
-                        fast = task._fast
-                        if fast is None:
-                            fast = task._compute_fast()
-                        result = task.func() if fast else task._invoke(tctx)
-                    else:
-                        result = task.run()
-                    channel_set(task_id + _RESULT, result)
-                else:
-                    handler = handlers.get(handler_type)
-                    if handler is None:
-                        if handler_type != "direct":
-                            raise self._unknown_handler(ctx, handler_type)
-                        handler = _DIRECT
-                    result = handler.execute_task(task, ctx)
+                result = run_attempt(ctx, task, task_id, tctx, direct)
             except Exception as exc:
-                stack.pop()
-                if handler_type == "direct" and direct_override is None:
-                    channel_set(task_id + _RESULT, exc)
-                timed = hooks.task_timed  # the attempt's duration: from its start (tctx) to its handler's end
-                if timed is not None:
-                    try:
-                        timed(task, ctx, _perf_counter() - tctx._started, exc)
-                    except Exception:
-                        _hook_failed(timed)
-                if hooks.on_task_end:
-                    hooks.fire(hooks.on_task_end, task=task, context=ctx, result=None, error=exc)
-                self._on_failure(ctx, task, task_id, exc, retry_pending)
+                self._on_failure(ctx, task, task_id, tctx, exc, direct)
                 continue
-            stack.pop()
-            timed = hooks.task_timed
-            if timed is not None:
-                try:
-                    timed(task, ctx, _perf_counter() - tctx._started, None)
-                except Exception:
-                    _hook_failed(timed)
-            for listener in hooks.on_task_end:
-                try:
-                    listener(task=task, context=ctx, result=result, error=None)
-                except Exception:
-                    _hook_failed(listener)
-
-            control = tctx._control
-            if control is not None and control.cancel is not None:
-                raise GraflowWorkflowCanceledError(control.cancel, task_id)
-            # on_success
-            completed.append(task_id)
-            triggers.pop(task_id, None)
-            ctx.steps += 1
             last_result = result
-            if base_id != task_id:
-                channel_set(base_id + _RESULT, result)  # D8: the base id holds the latest iteration's result
-            if retry_pending or ctx.retry_controller.retry_counts:
-                ctx.retry_controller.reset(task_id)
-            if control is None:
-                for successor in succ[task_id]:
-                    if len(pred[successor]) <= 1:
-                        ready.append(successor)
-                        triggers[successor] = [task_id]
-                    else:
-                        sched.push_successor(successor, task_id, len(pred[successor]))
-                    for listener in hooks.on_task_queued:
-                        try:
-                            listener(task=nodes[successor]["task"], context=ctx)
-                        except Exception:
-                            _hook_failed(listener)
-            elif self._on_control(ctx, task_id, control, succ, pred, nodes):
-                ctx.result = last_result
-                return last_result
-            if sched.joins:
-                sched.release_joins()
-            if ctx.checkpoint_policy is not None:
-                ctx.checkpoint_policy.after_step(ctx)
+            if on_success(ctx, run, task, task_id, base_id, tctx, result):
+                return self._finish(ctx, None, last_result)
 
-        ctx.status = "completed"
-        ctx.result = last_result
-        return last_result
-
-    # -- transitions ------------------------------------------------------------------------------------------------
     @staticmethod
-    def _on_control(
-        ctx: ExecutionContext, task_id: str, control: StepControl, succ: Any, pred: Any, nodes: Any
-    ) -> bool:
+    def _node(ctx: ExecutionContext, task_id: str) -> tuple[Any, Any]:
+        """The run graph's current node table and ``task_id``'s entry in it (an unknown id is an error)."""
+        nodes = ctx.run.graph.digraph._node
+        node = nodes.get(task_id)
+        if node is None:
+            raise WorkflowEngine._unknown_node(ctx, task_id)
+        return nodes, node
+
+    @staticmethod
+    def _run_attempt(ctx: ExecutionContext, task: Any, task_id: str, tctx: TaskExecutionContext, direct: bool) -> Any:
+        """One attempt of ``task``: a plain function task is called here (its result stored), others go through
+        their handler, which stores the result itself."""
+        if direct and task.handler_type == "direct":
+            if type(task) is TaskWrapper:
+                fast = task._fast
+                if fast is None:
+                    fast = task._compute_fast()
+                result = task.func() if fast else task._invoke(tctx)
+            else:
+                result = task.run()
+            ctx.channel.set(task_id + RESULT_SUFFIX, result)
+            return result
+        handler = ctx.handlers.get(task.handler_type)
+        if handler is None:
+            if task.handler_type != "direct":
+                raise WorkflowEngine._unknown_handler(ctx, task.handler_type)
+            handler = _DIRECT
+        return handler.execute_task(task, ctx)
+
+    @staticmethod
+    def _attempt_ended(ctx: ExecutionContext, task: Any, tctx: TaskExecutionContext, result: Any,
+                       error: BaseException | None) -> None:
+        """Tell the hooks an attempt ended: its duration (``on_task_timed``), then ``on_task_end``."""
+        hooks = ctx.hooks
+        timed = hooks.task_timed  # from the attempt's start (tctx) to its handler's end
+        if timed is not None:
+            try:
+                timed(task, ctx, _perf_counter() - tctx._started, error)
+            except Exception:
+                logger.exception("Hook %r failed", timed)
+        if hooks.on_task_end:
+            hooks.fire(hooks.on_task_end, task=task, context=ctx, result=result, error=error)
+
+    def _on_success(self, ctx: ExecutionContext, run: RunState, task: Any, task_id: str, base_id: str,
+                    tctx: TaskExecutionContext, result: Any) -> bool:
+        """Record a completed attempt and queue what comes next. Returns True when the run must stop here."""
+        ctx._task_stack.pop()
+        hooks = ctx.hooks
+        if hooks.task_timed is not None or hooks.on_task_end:
+            self._attempt_ended(ctx, task, tctx, result, None)
+        control = tctx._control
+        if control is not None and control.cancel is not None:
+            raise GraflowWorkflowCanceledError(control.cancel, task_id)
+        run.execution_log.append(task_id)
+        sched = run.scheduler
+        sched.triggers.pop(task_id, None)
+        run.steps += 1
+        if base_id != task_id:
+            ctx.channel.set(base_id + RESULT_SUFFIX, result)  # D8: the base id holds the latest iteration's result
+        if sched.retrying or run.retry_controller.retry_counts:
+            run.retry_controller.reset(task_id)
+        if control is None:
+            self._queue_successors(ctx, run, task_id)
+        elif self._on_control(ctx, task_id, control):
+            return True
+        if sched.joins:
+            sched.release_joins()
+        if ctx.checkpoint_policy is not None:
+            ctx.checkpoint_policy.after_step(ctx)
+        return False
+
+    @staticmethod
+    def _queue_successors(ctx: ExecutionContext, run: RunState, task_id: str) -> None:
+        """Queue the static successors of a completed task: a node with one predecessor is ready at once, a fan-in
+        node joins its wave (D3)."""
+        graph = run.graph.digraph
+        successors = graph._succ[task_id]
+        if not successors:
+            return
+        sched = run.scheduler
+        pred = graph._pred
+        queued = ctx.hooks.on_task_queued
+        for successor in successors:
+            if len(pred[successor]) <= 1:
+                sched.ready.append(successor)
+                sched.triggers[successor] = [task_id]
+            else:
+                sched.push_successor(successor, task_id, len(pred[successor]))
+            if queued:
+                ctx.hooks.fire(queued, task=graph._node[successor]["task"], context=ctx)
+
+    def _on_control(self, ctx: ExecutionContext, task_id: str, control: StepControl) -> bool:
         """Apply a step's control requests; returns True when the run must stop (terminate)."""
-        sched = ctx.scheduler
+        run = ctx.run
         if control.terminate is not None:
-            ctx.ctrl_message = control.terminate
-            ctx.status = "terminated"
+            run.ctrl_message = control.terminate
             if control.checkpoint is not None:
                 _write_checkpoint(ctx, control)
             logger.info("Workflow %s terminated by task '%s': %s", ctx.workflow_name, task_id, control.terminate)
             return True
         if not control.goto:
-            graph = ctx.graph.digraph
-            for successor in graph._succ[task_id]:
-                sched.push_successor(successor, task_id, len(graph._pred[successor]))
-                if ctx.hooks.on_task_queued:
-                    ctx.hooks.fire(ctx.hooks.on_task_queued, task=graph._node[successor]["task"], context=ctx)
+            self._queue_successors(ctx, run, task_id)
         if control.checkpoint is not None:
             _write_checkpoint(ctx, control)
         return False
 
     @staticmethod
-    def _on_failure(
-        ctx: ExecutionContext, task: Any, task_id: str, exc: Exception, retry_pending: set[str]
-    ) -> None:
+    def _on_failure(ctx: ExecutionContext, task: Any, task_id: str, tctx: TaskExecutionContext, exc: Exception,
+                    direct: bool) -> None:
         """Schedule a retry (D9) or raise the failure."""
+        ctx._task_stack.pop()
+        if direct and task.handler_type == "direct":
+            ctx.channel.set(task_id + RESULT_SUFFIX, exc)  # a failed task stores its exception as its result
+        WorkflowEngine._attempt_ended(ctx, task, tctx, None, exc)
         if isinstance(exc, _NOT_RETRIED):
             raise exc
-        controller = ctx.retry_controller
+        controller = ctx.run.retry_controller
         max_retries = ctx.max_retries_for(task)
         count = controller.get_retry_count(task_id)
         if count < max_retries:
@@ -310,8 +312,8 @@ class WorkflowEngine:
             if ctx.hooks.on_task_retry:
                 ctx.hooks.fire(ctx.hooks.on_task_retry, task=task, context=ctx, attempt=count, delay=delay,
                                error=exc)
-            retry_pending.add(task_id)
-            ctx.scheduler.delay(task_id, delay)
+            ctx.run.scheduler.retrying.add(task_id)
+            ctx.run.scheduler.delay(task_id, delay)
             return
         if count > 0:
             raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
@@ -321,6 +323,27 @@ class WorkflowEngine:
             raise exc
         raise TaskFailedError(task_id, exc) from exc
 
+    # -- how a run ends ---------------------------------------------------------------------------------------------
+    @staticmethod
+    def _finish(ctx: ExecutionContext, status: str | None, result: Any) -> Any:
+        """Record the run's end: ``status`` (None: terminated by a task) and its last result."""
+        run = ctx.run
+        run.status = status or "terminated"
+        run.result = result
+        return result
+
+    @staticmethod
+    def _stop_at_max_steps(ctx: ExecutionContext, task_id: str, last_result: Any) -> Any:
+        """D6: stop visibly when the step budget is spent, with the next task back at the front of the queue."""
+        run = ctx.run
+        sched = run.scheduler
+        sched.push_front(task_id)
+        pending = sched.pending_ids()
+        logger.warning("Workflow '%s' stopped after max_steps=%d with %d task(s) still queued (%s); "
+                       "status is max_steps_reached: raise max_steps if the run needs more steps",
+                       ctx.workflow_name, run.max_steps, len(pending), ", ".join(map(str, pending[:10])))
+        return WorkflowEngine._finish(ctx, "max_steps_reached", last_result)
+
 
 def running_contexts() -> list[ExecutionContext]:
     """The execution contexts whose run is going on now, in every thread of this process.
@@ -329,10 +352,6 @@ def running_contexts() -> list[ExecutionContext]:
     attempts it runs now; metrics read both at scrape time instead of timing every start.
     """
     return list(_RUNNING.values())  # one C call: safe while other threads start and end runs
-
-
-def _hook_failed(listener: Any) -> None:
-    logger.exception("Hook %r failed", listener)
 
 
 def _write_checkpoint(ctx: ExecutionContext, control: StepControl) -> None:

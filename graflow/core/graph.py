@@ -6,10 +6,20 @@ workflow never pay for networkx; ``nx_graph()`` gives a real ``networkx.DiGraph`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from graflow.core.digraph import DiGraph, EdgeView, NodeView
+from graflow.core import registry
+from graflow.core.digraph import (
+    AdjacencyView,
+    DiDegreeView,
+    DiGraph,
+    InDegreeView,
+    InEdgeView,
+    NodeView,
+    OutDegreeView,
+    OutEdgeView,
+)
 from graflow.exceptions import DuplicateTaskError
 
 if TYPE_CHECKING:
@@ -17,7 +27,12 @@ if TYPE_CHECKING:
 
 
 class TaskGraph:
-    """Nodes are task ids; each node stores its executable as attribute ``task``."""
+    """Nodes are task ids; each node stores its executable as attribute ``task``.
+
+    The read API is networkx's (``nodes``, ``edges``, ``in_degree`` ... behave as on a ``networkx.DiGraph``), except
+    where Graflow 0.2 defined its own: ``successors``/``predecessors`` return lists, ``has_node``/``get_node`` also
+    find members of parallel groups. ``_graph`` is the underlying :class:`~graflow.core.digraph.DiGraph`.
+    """
 
     def __init__(self) -> None:
         self._graph = DiGraph()
@@ -105,13 +120,47 @@ class TaskGraph:
 
     @property
     def nodes(self) -> NodeView:
-        """The nodes: iterate ids, ``graph.nodes[id]["task"]``, ``graph.nodes(data=True)``."""
+        """The nodes: iterate ids, ``nodes.keys()``, ``nodes[id]["task"]``, ``nodes(data=True)``, ``nodes.items()``."""
         return self._graph.nodes
 
     @property
-    def edges(self) -> EdgeView:
-        """The edges as ``(from, to)`` pairs."""
+    def edges(self) -> OutEdgeView:
+        """The edges as ``(from, to)`` pairs; ``edges(data=True)``, ``edges(node)``, ``edges[u, v]``."""
         return self._graph.edges
+
+    @property
+    def in_edges(self) -> InEdgeView:
+        """The edges read from the target side: ``in_edges(node)`` are the edges into ``node``."""
+        return self._graph.in_edges
+
+    out_edges = edges
+
+    @property
+    def in_degree(self) -> InDegreeView:
+        """Incoming edge counts: ``in_degree(node)`` is an int, ``dict(in_degree())`` maps every node."""
+        return self._graph.in_degree
+
+    @property
+    def out_degree(self) -> OutDegreeView:
+        """Outgoing edge counts: ``out_degree(node)`` is an int, ``dict(out_degree())`` maps every node."""
+        return self._graph.out_degree
+
+    @property
+    def degree(self) -> DiDegreeView:
+        """In- plus out-degree, as ``in_degree``."""
+        return self._graph.degree
+
+    @property
+    def adj(self) -> AdjacencyView:
+        """``adj[u][v]`` is the attribute dict of the edge ``u -> v``."""
+        return self._graph.adj
+
+    succ = adj
+
+    @property
+    def pred(self) -> AdjacencyView:
+        """``pred[v][u]`` is the attribute dict of the edge ``u -> v``."""
+        return self._graph.pred
 
     def get_edges(self) -> list[tuple[str, str]]:
         """Every edge as a list of pairs."""
@@ -124,6 +173,22 @@ class TaskGraph:
     def predecessors(self, node: str) -> list[str]:
         """Direct predecessors of ``node``."""
         return list(self._graph.predecessors(node))
+
+    def neighbors(self, node: str) -> Iterator[str]:
+        """Direct successors of ``node``, as an iterator (networkx's ``neighbors``)."""
+        return self._graph.successors(node)
+
+    def has_edge(self, from_node: str, to_node: str) -> bool:
+        """Whether the edge ``from_node -> to_node`` exists."""
+        return self._graph.has_edge(from_node, to_node)
+
+    def number_of_nodes(self) -> int:
+        """Node count (parallel-group members that are not nodes themselves are not counted)."""
+        return self._graph.number_of_nodes()
+
+    def number_of_edges(self, u: str | None = None, v: str | None = None) -> int:
+        """Edge count, or 1/0 for whether ``u -> v`` exists."""
+        return self._graph.number_of_edges(u, v)
 
     def handler_types(self) -> frozenset[str]:
         """Every handler name the nodes ask for (cached until the graph changes)."""
@@ -147,7 +212,7 @@ class TaskGraph:
     def get_start_nodes(self) -> list[str]:
         """D4: nodes without predecessors that are not members of a parallel group."""
         members = self.group_members()
-        return [n for n in self._graph.nodes if self._graph.in_degree(n) == 0 and n not in members]
+        return [n for n, preds in self._graph._pred.items() if not preds and n not in members]
 
     def get_parallel_group_members(self, group_id: str) -> list[str]:
         """Member ids of the group ``group_id``."""
@@ -157,9 +222,7 @@ class TaskGraph:
         return [m.task_id for m in t.tasks]  # type: ignore[attr-defined]
 
     def detect_cycles(self) -> list[list[str]]:
-        """Every simple cycle (empty when the graph is acyclic)."""
-        from graflow.viz.info import simple_cycles
-
+        """Every simple cycle (empty when the graph is acyclic), each starting at its node defined first."""
         return [list(map(str, c)) for c in simple_cycles(self.nx_graph())]
 
     def nx_graph(self) -> Any:
@@ -205,12 +268,27 @@ class TaskGraph:
         return self._graph.number_of_nodes()
 
     def __str__(self) -> str:
-        from graflow.viz.ascii import draw_ascii
-
-        return draw_ascii(self.nx_graph())
+        return str(registry.resolve("render", "ascii")(self.nx_graph()))
 
     def __repr__(self) -> str:
         return f"TaskGraph(nodes={list(self._graph.nodes)}, edges={list(self._graph.edges)})"
 
 
-__all__ = ["TaskGraph"]
+def simple_cycles(graph: Any) -> list[list[Hashable]]:
+    """The elementary cycles of a networkx ``graph`` in a stable order.
+
+    networkx returns them in an order that depends on string hashing, so it changes from one process to the next.
+    Here each cycle starts at its node defined first, and cycles are sorted by their nodes' definition order.
+    """
+    import networkx as nx
+
+    index = {node: i for i, node in enumerate(graph.nodes())}
+    cycles = []
+    for cycle in nx.simple_cycles(graph):
+        first = min(range(len(cycle)), key=lambda i: index[cycle[i]])
+        cycles.append(cycle[first:] + cycle[:first])
+    cycles.sort(key=lambda cycle: [index[node] for node in cycle])
+    return cycles
+
+
+__all__ = ["TaskGraph", "simple_cycles"]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from graflow.core import registry
 from graflow.core.ambient import active_execution_context, dsl_target
+from graflow.core.protocols import CoordinationBackend
 from graflow.core.task import Executable, SequentialTask
 
 
@@ -90,16 +91,14 @@ class ParallelGroup(Executable):
         self, backend: Any = None, backend_config: dict[str, Any] | None = None, policy: Any = "strict"
     ) -> ParallelGroup:
         """Choose the coordination backend, its config and the error policy. Returns self."""
-        from graflow.coordination.coordinator import CoordinationBackend
         from graflow.core.handlers.group_policy import canonicalize_group_policy, resolve_group_policy
 
         config = dict(backend_config or {})
         if "redis_client" in config:
             # A client cannot be pickled with the graph: keep its connection parameters (the Redis adapter is
             # reached by name, so the engine does not import redis).
-            redis_utils = importlib.import_module("graflow.utils.redis_utils")
             client = config.pop("redis_client")
-            config = {**redis_utils.extract_redis_config(client), **config}
+            config = {**registry.resolve("redis_params", "from_client")(client), **config}
         thread_count = config.get("thread_count")
         if thread_count is not None and (isinstance(thread_count, bool) or not isinstance(thread_count, int)
                                          or thread_count < 1):
@@ -126,13 +125,11 @@ class ParallelGroup(Executable):
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Run the members through the configured coordinator; returns ``{member_id: result}`` (D17)."""
-        from graflow.coordination.executor import GroupExecutor
-
         ctx = active_execution_context() or getattr(self, "_execution_context", None)
         if ctx is None:
             raise RuntimeError(f"ParallelGroup '{self.task_id}' can only run inside a workflow run")
         cfg = self._execution_config
-        return GroupExecutor.execute_parallel_group(
+        return registry.resolve("group_executor", "default").execute_parallel_group(
             self.task_id, self.tasks, ctx,
             backend=cfg.get("backend"), backend_config=cfg.get("backend_config"), policy=cfg.get("policy", "strict"),
         )

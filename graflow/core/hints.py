@@ -6,7 +6,7 @@ import difflib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from graflow.channels.base import RESULT_SUFFIX
+from graflow.core.results import task_id_of
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
@@ -22,7 +22,7 @@ def similar_names(ctx: ExecutionContext, name: str) -> list[str]:
     except Exception:  # a channel that cannot list its keys only loses the hint
         keys = []
     for key in keys:
-        candidates.add(key[: -len(RESULT_SUFFIX)] if key.endswith(RESULT_SUFFIX) else key)
+        candidates.add(task_id_of(key) or key)
     candidates.discard(name)
     return difflib.get_close_matches(name, sorted(candidates), n=3, cutoff=0.6)
 

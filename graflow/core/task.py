@@ -326,28 +326,9 @@ class TaskWrapper(Executable, Generic[P, R]):
         signature = self._signature_cache or self._signature()
         data = self._iteration_data
         resolvable = signature[0] if data is _MISSING else signature[5]
-        call_kwargs: dict[str, Any]
-        if resolvable and self.resolve_keyword_args:
-            call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
-            if self._bound_kwargs:
-                call_kwargs.update(self._bound_kwargs)
-        elif self._bound_kwargs:
-            call_kwargs = dict(self._bound_kwargs)
-        else:
-            call_kwargs = {}
-        if self.inject_llm_client:
-            params = list(inspect.signature(self.func).parameters.values())
-            call_kwargs[llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
-        if self.inject_llm_agent:
-            params = list(inspect.signature(self.func).parameters.values())
-            try:
-                agent = tctx.get_llm_agent(self.inject_llm_agent)
-            except KeyError:
-                raise RuntimeError(
-                    f"Task '{self.task_id}' requires LLMAgent '{self.inject_llm_agent}', which is not registered; "
-                    f"register it with wf.register_llm_agent('{self.inject_llm_agent}', agent)"
-                ) from None
-            call_kwargs[llm_param(params, "llm_agent", "LLMAgent", "agent")] = agent
+        call_kwargs = self._keyword_arguments(tctx, resolvable)
+        if self.inject_llm_client or self.inject_llm_agent:
+            self._inject_services(tctx, call_kwargs)
         if kwargs:
             call_kwargs.update(kwargs)
         func: Callable[..., Any] = self.func
@@ -372,6 +353,32 @@ class TaskWrapper(Executable, Generic[P, R]):
         if self._is_async:
             return run_coroutine(result)
         return result
+
+    def _keyword_arguments(
+        self, tctx: TaskExecutionContext, resolvable: tuple[tuple[str, bool], ...]
+    ) -> dict[str, Any]:
+        """Resolved parameters (D11), then the bound instance's keywords over them."""
+        if resolvable and self.resolve_keyword_args:
+            call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
+            if self._bound_kwargs:
+                call_kwargs.update(self._bound_kwargs)
+            return call_kwargs
+        return dict(self._bound_kwargs) if self._bound_kwargs else {}
+
+    def _inject_services(self, tctx: TaskExecutionContext, call_kwargs: dict[str, Any]) -> None:
+        """D14: pass the run's LLM client and the named agent to the parameters the signature names."""
+        params = list(inspect.signature(self.func).parameters.values())
+        if self.inject_llm_client:
+            call_kwargs[llm_param(params, "llm_client", "LLMClient", "llm")] = tctx.llm_client
+        if self.inject_llm_agent:
+            try:
+                agent = tctx.get_llm_agent(self.inject_llm_agent)
+            except KeyError:
+                raise RuntimeError(
+                    f"Task '{self.task_id}' requires LLMAgent '{self.inject_llm_agent}', which is not registered; "
+                    f"register it with wf.register_llm_agent('{self.inject_llm_agent}', agent)"
+                ) from None
+            call_kwargs[llm_param(params, "llm_agent", "LLMAgent", "agent")] = agent
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Compact: only the attributes that differ from what the rebuild derives from (task_id, func) travel. A

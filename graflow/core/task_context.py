@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from graflow.core import registry
 from graflow.core.control import CheckpointRequest, StepControl
 
 if TYPE_CHECKING:
@@ -178,9 +179,9 @@ class TaskExecutionContext:
 
     def get_typed_channel(self, message_type: type) -> TypedChannel[Any]:
         """The run's channel, validated against a TypedDict."""
-        from graflow.channels.typed import TypedChannel
-
-        return TypedChannel(self.execution_context.channel, message_type)
+        typed: TypedChannel[Any] = registry.resolve("typed_channel", "default")(
+            self.execution_context.channel, message_type)
+        return typed
 
     def get_result(self, node: str, default: Any = None) -> Any:
         """The stored result of task ``node``."""

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from graflow import defaults
+from graflow.core import registry
 from graflow.core.ambient import active_execution_context
 from graflow.core.graph import TaskGraph
 
@@ -171,18 +172,14 @@ class WorkflowContext:
     # -- inspection -------------------------------------------------------------------------------------------------
     def show_info(self) -> None:
         """Print the graph as text and whether it has cycles."""
-        from graflow.viz.info import cycles_line
-
         print(f"=== Workflow '{self.name}' Information ===")
         print(str(self.graph))
-        print(cycles_line(self.graph.nx_graph()))
+        print(registry.resolve("render", "cycles_line")(self.graph.nx_graph()))
 
     def visualize_dependencies(self) -> None:
         """Print each node with its successors."""
-        from graflow.viz.info import dependency_lines
-
         print(f"=== Workflow '{self.name}' Dependencies ===")
-        for line in dependency_lines(self.graph.nx_graph()):
+        for line in registry.resolve("render", "dependency_lines")(self.graph.nx_graph()):
             print(line)
 
     def __repr__(self) -> str:

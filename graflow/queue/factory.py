@@ -24,7 +24,7 @@ class QueueBackend(StrEnum):
 _BACKENDS: dict[str, str] = {
     QueueBackend.LOCAL.value: "graflow.queue.local:LocalTaskQueue",
     QueueBackend.IN_MEMORY.value: "graflow.queue.local:LocalTaskQueue",
-    QueueBackend.REDIS.value: "graflow.queue.distributed:DistributedTaskQueue",
+    QueueBackend.REDIS.value: "graflow.distributed.queue:DistributedTaskQueue",
 }
 
 

@@ -1,16 +1,11 @@
-"""``RedisTaskQueue``: the name upstream's documentation uses for the Redis task queue.
-
-It is :class:`~graflow.queue.distributed.DistributedTaskQueue` (Redis Streams, D19); both names work everywhere,
-including ``TaskWorker``.
-"""
+"""Documented import path of :mod:`graflow.distributed.redis_queue`."""
 
 from __future__ import annotations
 
-from graflow.queue.distributed import DistributedTaskQueue
+from graflow.distributed.redis_queue import (
+    RedisTaskQueue,
+)
 
-
-class RedisTaskQueue(DistributedTaskQueue):
-    """The Redis Streams task queue under its documented name; see :class:`DistributedTaskQueue`."""
-
-
-__all__ = ["RedisTaskQueue"]
+__all__ = [
+    "RedisTaskQueue",
+]

@@ -14,13 +14,15 @@ it touches the payload. The tag covers the magic too, so a frame cannot be relab
 signed frame, because it cannot check the tag: a process without the secret must not run what a process with the
 secret produced as if it had been verified (set the same ``GRAFLOW_SECRET_KEY`` everywhere instead).
 
-Standard library only.
+Standard library only: what serializes a payload is the caller's choice (:func:`dumps_signed`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import pickle
+from collections.abc import Callable
 from typing import Any, Final, Literal, NoReturn, Protocol, runtime_checkable
 
 from graflow import config
@@ -194,24 +196,34 @@ class NullSigner:
         return "NullSigner()"
 
 
-def dumps_signed(obj: Any, signer: Signer) -> bytes:
-    """Pickle ``obj`` (cloudpickle) and frame it with ``signer``."""
-    # Imported here so that importing graflow.security never pulls in the engine package (no import cycles).
-    from graflow.core import serialization
-
-    return signer.sign(serialization.dumps(obj))
+def _pickle_dumps(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def loads_verified(blob: bytes, signer: Signer) -> Any:
-    """Verify ``blob`` with ``signer`` and only then unpickle its payload.
+def dumps_signed(obj: Any, signer: Signer, dumps: Callable[[Any], bytes] = _pickle_dumps) -> bytes:
+    """Serialize ``obj`` with ``dumps`` and frame it with ``signer``.
+
+    Args:
+        obj: What to send.
+        signer: Frames the bytes.
+        dumps: The serializer. The default is the standard library's pickle, which refuses lambdas and closures;
+            the engine passes ``graflow.core.serialization.dumps`` (cloudpickle), which takes them.
+    """
+    return signer.sign(dumps(obj))
+
+
+def loads_verified(blob: bytes, signer: Signer, loads: Callable[[bytes], Any] = pickle.loads) -> Any:
+    """Verify ``blob`` with ``signer`` and only then deserialize its payload with ``loads``.
+
+    Args:
+        blob: A frame made by :func:`dumps_signed`.
+        signer: Checks the frame.
+        loads: The deserializer (default: ``pickle.loads``, which also reads what cloudpickle wrote).
 
     Raises:
-        BadSignatureError: The frame was rejected; nothing was unpickled.
+        BadSignatureError: The frame was rejected; nothing was deserialized.
     """
-    payload = signer.verify(blob)
-    from graflow.core import serialization
-
-    return serialization.loads(payload)
+    return loads(signer.verify(blob))
 
 
 __all__ = [

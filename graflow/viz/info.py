@@ -7,24 +7,10 @@ from typing import Any
 
 import networkx as nx
 
+from graflow.core.graph import simple_cycles
 from graflow.viz.groups import group_member_ids, is_parallel_group
 
 MATPLOTLIB_HINT = "Install matplotlib to draw task graphs: `pip install graflow[viz]` (or `pip install matplotlib`)."
-
-
-def simple_cycles(graph: nx.DiGraph) -> list[list[Hashable]]:
-    """The elementary cycles of ``graph`` in a stable order.
-
-    networkx returns them in an order that depends on string hashing, so it changes from one process to the next.
-    Here each cycle starts at its node defined first, and cycles are sorted by their nodes' definition order.
-    """
-    index = {node: i for i, node in enumerate(graph.nodes())}
-    cycles = []
-    for cycle in nx.simple_cycles(graph):
-        first = min(range(len(cycle)), key=lambda i: index[cycle[i]])
-        cycles.append(cycle[first:] + cycle[:first])
-    cycles.sort(key=lambda cycle: [index[node] for node in cycle])
-    return cycles
 
 
 def cycles_line(graph: nx.DiGraph) -> str:

@@ -32,7 +32,7 @@ def run_workers(
     Extra keyword arguments go to :class:`~graflow.worker.worker.TaskWorker` (``max_concurrent_tasks``,
     ``handlers``, ``hooks`` ...).
     """
-    from graflow.queue.distributed import DistributedTaskQueue
+    from graflow.distributed.queue import DistributedTaskQueue
     from graflow.worker.worker import TaskWorker
 
     workers = []

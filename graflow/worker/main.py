@@ -189,8 +189,8 @@ def run_worker(args: argparse.Namespace) -> int:
     """Start a worker from parsed arguments and block until it is stopped; returns the exit code."""
     import redis
 
-    from graflow.queue.distributed import DistributedTaskQueue
-    from graflow.queue.streams import default_signer
+    from graflow.distributed.queue import DistributedTaskQueue
+    from graflow.distributed.streams import default_signer
     from graflow.security.transport import ensure_transport_allowed
     from graflow.worker.worker import TaskWorker
 

@@ -3,7 +3,7 @@
 This is the whole difference between a worker and a local run: the context comes from a record, its channel is the
 producer's Redis channel, and the outcome is written to the group's barrier. Order matters for D19: the task runs,
 and only then are its results written, its completion recorded *and* its entry acknowledged, in one atomic script
-that first checks the worker still holds the entry (:meth:`~graflow.queue.streams.RedisStreamQueue.finish_many`).
+that first checks the worker still holds the entry (:meth:`~graflow.distributed.streams.RedisStreamQueue.finish_many`).
 A worker that dies before that leaves the entry pending for redelivery; a redelivered task whose completion
 already exists is acknowledged without running again.
 
@@ -25,27 +25,27 @@ import redis
 
 from graflow import defaults
 from graflow.channels.redis_channel import RedisChannel
-from graflow.coordination.barrier import (
+from graflow.core.engine import WorkflowEngine
+from graflow.distributed.barrier import (
     completion_json,
     completion_keys,
     fed_by_triggers,
     read_meta,
     record_completion,
 )
-from graflow.coordination.graph_store import GraphIntegrityError, GraphNotFoundError
-from graflow.core.engine import WorkflowEngine
+from graflow.distributed.context_factory import ExecutionContextFactory, GraphCache
+from graflow.distributed.fenced_channel import FencedRedisChannel, LeaseLostError
+from graflow.distributed.graph_store import GraphIntegrityError, GraphNotFoundError
+from graflow.distributed.handler_registry import HandlerRegistry
+from graflow.distributed.streams import DUPLICATE, NOT_OWNED, Finish
+from graflow.distributed.submit import is_run_barrier, run_result_key
 from graflow.exceptions import GraflowRuntimeError, WorkerShutdown, error_message
-from graflow.queue.streams import DUPLICATE, NOT_OWNED, Finish
 from graflow.security.signing import BadSignatureError
-from graflow.worker.context_factory import ExecutionContextFactory, GraphCache
-from graflow.worker.fenced_channel import FencedRedisChannel, LeaseLostError
-from graflow.worker.handler_registry import HandlerRegistry
-from graflow.worker.submit import is_run_barrier, run_result_key
 from graflow.worker.tracing import create_tracer
 
 if TYPE_CHECKING:
-    from graflow.queue.distributed import DistributedTaskQueue
-    from graflow.queue.streams import Delivery
+    from graflow.distributed.queue import DistributedTaskQueue
+    from graflow.distributed.streams import Delivery
 
 logger = logging.getLogger(__name__)
 

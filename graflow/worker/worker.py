@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from graflow import defaults
+from graflow.distributed.queue import DistributedTaskQueue
 from graflow.exceptions import ConfigError
-from graflow.queue.distributed import DistributedTaskQueue
 from graflow.worker.runner import Outcome, Ran, TaskRunner
 from graflow.worker.tracing import validate_tracer_config
 
 if TYPE_CHECKING:
-    from graflow.queue.streams import Delivery
+    from graflow.distributed.streams import Delivery
 
 logger = logging.getLogger(__name__)
 

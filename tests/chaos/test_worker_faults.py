@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from graflow import task, workflow
-from graflow.coordination.barrier import GroupBarrier
 from graflow.coordination.coordinator import CoordinationBackend
-from graflow.coordination.records import SerializedTaskRecord
 from graflow.core.context import ExecutionContext
+from graflow.distributed.barrier import GroupBarrier
+from graflow.distributed.queue import DistributedTaskQueue
+from graflow.distributed.records import SerializedTaskRecord
 from graflow.exceptions import WorkerShutdown
-from graflow.queue.distributed import DistributedTaskQueue
 from graflow.worker.inprocess import run_workers, spawn_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]

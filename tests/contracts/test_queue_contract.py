@@ -27,7 +27,7 @@ class TestDistributedTaskQueueContract(TaskQueueContract):
         return {}
 
     def make_queue(self, context: Any) -> TaskQueue:
-        from graflow.queue.distributed import DistributedTaskQueue
+        from graflow.distributed.queue import DistributedTaskQueue
 
         return DistributedTaskQueue(self.client, key_prefix=self.prefix, **self.queue_kwargs())
 
@@ -63,8 +63,8 @@ class TestQueueFactoryLocalContract(TaskQueueContract):
 
 class TestQueueFactoryRedisContract(TestDistributedTaskQueueContract):
     def make_queue(self, context: Any) -> TaskQueue:
+        from graflow.distributed.redis_queue import RedisTaskQueue
         from graflow.queue.factory import TaskQueueFactory
-        from graflow.queue.redis import RedisTaskQueue
 
         queue = TaskQueueFactory.create_queue("redis", redis_client=self.client, key_prefix=self.prefix)
         assert isinstance(RedisTaskQueue(self.client, key_prefix=self.prefix), type(queue))

@@ -73,7 +73,7 @@ class TestFencedChannelContract(TestRedisChannelContract):
     buffered = False
 
     def make_channel(self, name: str) -> Channel:
-        from graflow.worker.fenced_channel import FencedRedisChannel
+        from graflow.distributed.fenced_channel import FencedRedisChannel
 
         stream, group, consumer = f"{self.prefix}:tasks", "workers", "owner"
         entry = self.client.xadd(stream, {"p": b"x"})
@@ -360,7 +360,7 @@ def test_get_many_reads_every_kind_of_key_as_get_does(make: Callable[..., RedisC
 def task_channel(redis_client: Any, key_prefix: str) -> Iterator[Callable[..., Any]]:
     """Makes the buffered, fenced channel of a delivery owned by consumer ``owner``; ``.steal()`` moves the entry
     to another consumer (the lease was lost)."""
-    from graflow.worker.fenced_channel import FencedRedisChannel
+    from graflow.distributed.fenced_channel import FencedRedisChannel
 
     stream, group = f"{key_prefix}:tasks", "workers"
     redis_client.xgroup_create(stream, group, id="0", mkstream=True)
@@ -418,7 +418,7 @@ def test_other_operations_see_the_task_s_earlier_writes(
 def test_a_task_that_lost_its_lease_cannot_write(
     task_channel: Callable[..., Any], make: Callable[..., RedisChannel]
 ) -> None:
-    from graflow.worker.fenced_channel import LeaseLostError
+    from graflow.distributed.fenced_channel import LeaseLostError
 
     channel, reader = task_channel(), make()
     channel.set("k", "stale")

@@ -13,10 +13,10 @@ import pytest
 
 redis = pytest.importorskip("redis")
 
-from graflow.coordination.graph_store import GraphIntegrityError, GraphNotFoundError, GraphStore
 from graflow.core import serialization
 from graflow.core.graph import TaskGraph
 from graflow.core.task import TaskWrapper
+from graflow.distributed.graph_store import GraphIntegrityError, GraphNotFoundError, GraphStore
 from graflow.exceptions import ConfigError, GraflowError
 from graflow.security.signing import (
     SIGNED_MAGIC,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from graflow.coordination.records import RecordDecodeError, SerializedTaskRecord
+from graflow.distributed.records import RecordDecodeError, SerializedTaskRecord
 from graflow.exceptions import GraflowError
 from graflow.security.signing import BadSignatureError, NullSigner, PayloadSigner
 

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 
 from graflow import task, workflow
-from graflow.coordination.barrier import BarrierTimeoutError, GroupBarrier
 from graflow.coordination.coordinator import CoordinationBackend
-from graflow.coordination.records import SerializedTaskRecord
-from graflow.coordination.redis_coordinator import RedisCoordinator, record_task_completion
 from graflow.core.context import ExecutionContext
 from graflow.core.engine import WorkflowEngine
+from graflow.distributed.barrier import BarrierTimeoutError, GroupBarrier
+from graflow.distributed.queue import DistributedTaskQueue
+from graflow.distributed.records import SerializedTaskRecord
+from graflow.distributed.redis_coordinator import RedisCoordinator, record_task_completion
+from graflow.distributed.submit import submit_workflow
 from graflow.exceptions import ConfigError, GraflowRuntimeError, ParallelGroupError
-from graflow.queue.distributed import DistributedTaskQueue
 from graflow.worker.inprocess import run_workers
-from graflow.worker.submit import submit_workflow
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graflow.coordination.records import SerializedTaskRecord
 from graflow.core.hooks import EngineHook
+from graflow.distributed.records import SerializedTaskRecord
+from graflow.distributed.streams import RedisStreamQueue
 from graflow.exceptions import ConfigError
-from graflow.queue.streams import RedisStreamQueue
 from graflow.security.signing import NullSigner, PayloadSigner
 
 pytestmark = pytest.mark.integration
@@ -314,7 +314,7 @@ def test_no_secret_in_environment_means_unsigned_frames_on_loopback(
 
 # Finishing in batches ------------------------------------------------------------------------------------------------
 def barrier_of(redis_client: Any, prefix: str, barrier_id: str, expected: int) -> Any:
-    from graflow.coordination.barrier import GroupBarrier
+    from graflow.distributed.barrier import GroupBarrier
 
     barrier = GroupBarrier(redis_client, prefix, barrier_id)
     barrier.arm(expected)
@@ -322,8 +322,8 @@ def barrier_of(redis_client: Any, prefix: str, barrier_id: str, expected: int) -
 
 
 def finish(delivery: Any, prefix: str, writes: list[tuple[str, bytes, int | None]] | None = None) -> Any:
-    from graflow.coordination.barrier import completion_json, completion_keys
-    from graflow.queue.streams import Finish
+    from graflow.distributed.barrier import completion_json, completion_keys
+    from graflow.distributed.streams import Finish
 
     record = delivery.record
     keys = completion_keys(prefix, record.group_id) if record.group_id else None
@@ -333,7 +333,7 @@ def finish(delivery: Any, prefix: str, writes: list[tuple[str, bytes, int | None
 def test_finish_many_writes_results_completions_and_acks_in_one_step(
     queue: RedisStreamQueue, redis_client: Any, key_prefix: str
 ) -> None:
-    from graflow.queue.streams import FINISHED
+    from graflow.distributed.streams import FINISHED
 
     # given two tasks of one barrier and one of another, taken by one worker
     first, second = barrier_of(redis_client, key_prefix, "g1", 2), barrier_of(redis_client, key_prefix, "g2", 1)
@@ -352,7 +352,7 @@ def test_finish_many_writes_results_completions_and_acks_in_one_step(
 def test_finish_many_writes_nothing_for_a_task_whose_lease_was_lost(
     queue: RedisStreamQueue, redis_client: Any, key_prefix: str
 ) -> None:
-    from graflow.queue.streams import FINISHED, NOT_OWNED
+    from graflow.distributed.streams import FINISHED, NOT_OWNED
 
     barrier = barrier_of(redis_client, key_prefix, "g", 2)
     queue.enqueue_many([record("a", "g"), record("b", "g")])
@@ -376,7 +376,7 @@ def test_finish_many_writes_nothing_for_a_task_whose_lease_was_lost(
 def test_a_redelivered_task_finishing_after_its_twin_keeps_the_first_result(
     queue: RedisStreamQueue, redis_client: Any, key_prefix: str
 ) -> None:
-    from graflow.queue.streams import DUPLICATE, FINISHED
+    from graflow.distributed.streams import DUPLICATE, FINISHED
 
     barrier = barrier_of(redis_client, key_prefix, "g", 1)
     queue.enqueue(record("a", "g"))
@@ -418,7 +418,7 @@ def test_enqueue_many_can_skip_reading_the_entry_ids_back(queue: RedisStreamQueu
 def test_the_batch_record_encoder_writes_what_to_json_writes(
     task_ids: list[str], session_id: str, group_id: str | None, trace_context: Any, created_at: float
 ) -> None:
-    from graflow.queue.streams import RecordEncoder
+    from graflow.distributed.streams import RecordEncoder
 
     encode = RecordEncoder(123.5)
     for task_id in task_ids:

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 from graflow import task, workflow
-from graflow.coordination.barrier import BarrierTimeoutError
+from graflow.distributed.barrier import BarrierTimeoutError
+from graflow.distributed.queue import DistributedTaskQueue
+from graflow.distributed.submit import WorkflowRunTimeoutError, submit_workflow
 from graflow.exceptions import GraflowError
-from graflow.queue.distributed import DistributedTaskQueue
 from graflow.utils.redis_utils import safe_redis_url
 from graflow.worker.inprocess import run_workers
-from graflow.worker.submit import WorkflowRunTimeoutError, submit_workflow
 
 pytestmark = pytest.mark.integration
 
-SUBMIT_LOGGER = "graflow.worker.submit"
+SUBMIT_LOGGER = "graflow.distributed.submit"
 #: Short enough to keep the tests quick; the library default is defaults.SUBMIT_NO_WORKER_WARNING_SECONDS.
 WARN_AFTER = 0.2
 TIMEOUT = 1.0

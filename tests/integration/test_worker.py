@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from graflow import task, workflow
-from graflow.coordination.barrier import GroupBarrier
 from graflow.coordination.coordinator import CoordinationBackend
-from graflow.coordination.records import SerializedTaskRecord
-from graflow.queue.distributed import DistributedTaskQueue
+from graflow.distributed.barrier import GroupBarrier
+from graflow.distributed.queue import DistributedTaskQueue
+from graflow.distributed.records import SerializedTaskRecord
 from graflow.queue.local import LocalTaskQueue
 from graflow.testing.contracts.queue import make_context
 from graflow.worker.inprocess import run_workers, spawn_worker
@@ -275,8 +275,8 @@ def test_stop_hands_back_fetched_tasks_that_did_not_start(redis_client: Any, red
 
 
 def test_one_unwritable_completion_does_not_sink_the_tasks_finished_with_it(redis_client: Any, key_prefix: str) -> None:
-    from graflow.coordination.barrier import completion_json, completion_keys
-    from graflow.queue.streams import Finish
+    from graflow.distributed.barrier import completion_json, completion_keys
+    from graflow.distributed.streams import Finish
     from graflow.worker.runner import Ran, TaskRunner
 
     queue = DistributedTaskQueue(redis_client, key_prefix=key_prefix)

@@ -246,7 +246,7 @@ def test_null_signer_never_unpickles_a_signed_or_raw_payload(tripwire: Path) -> 
 def test_dumps_signed_round_trips_closures() -> None:
     offset = 5
     signer = PayloadSigner(SECRET)
-    func = loads_verified(dumps_signed(lambda x: x + offset, signer), signer)
+    func = loads_verified(dumps_signed(lambda x: x + offset, signer, serialization.dumps), signer)
     assert func(1) == 6
 
 

@@ -7,11 +7,11 @@ import json
 import pickle
 from typing import Any
 
-from graflow.coordination.barrier import completion_json
 from graflow.core import serialization
 from graflow.core.retry import RetryPolicy
 from graflow.core.task import TaskWrapper, _rebuild_task_wrapper
-from graflow.worker.context_factory import GraphCache
+from graflow.distributed.barrier import completion_json
+from graflow.distributed.context_factory import GraphCache
 
 
 def _plain() -> int:

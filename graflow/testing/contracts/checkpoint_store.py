@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from graflow.checkpoints.base import CheckpointStore, open_store
-from graflow.checkpoints.format import CHANNEL, META, PKL, STATE
+from graflow.core.checkpoint_format import CHANNEL, META, PKL, STATE
+from graflow.core.checkpoint_store import CheckpointStore, open_store
 
 
 def make_set(tag: str, *, channel: bool = False, size: int = 64) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ the task.
 
 A parallel group's member runs *buffered*: its ``set`` calls (without an explicit TTL) are kept in the process (its
 own reads see them) and reach Redis together with its completion and acknowledgement, in one atomic step
-(:meth:`~graflow.queue.streams.RedisStreamQueue.finish_many`). That saves a round trip per task, and a member's
+(:meth:`~graflow.distributed.streams.RedisStreamQueue.finish_many`). That saves a round trip per task, and a member's
 results become visible exactly when the member counts as done, never from a delivery that lost its lease. Any
 other operation (``append``, ``atomic_add``, ``delete``, ``lock``, listing keys ...) first flushes the buffer
 through the fence, so the order of a task's own operations is kept. Anything else a worker runs (a whole workflow

@@ -19,8 +19,8 @@ from typing import Any
 import redis
 
 from graflow import defaults
+from graflow.distributed import scripts
 from graflow.exceptions import GraflowError
-from graflow.queue import scripts
 
 logger = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 from graflow import defaults
+from graflow.core import serialization
 from graflow.security.signing import dumps_signed, loads_verified
 from graflow.utils.redis_utils import binary_redis_client
 
@@ -36,7 +37,7 @@ def publish_handlers(
     """Store ``handlers`` for the workers of ``session_id`` (no-op when empty)."""
     if not handlers:
         return
-    blob = dumps_signed(dict(handlers), signer)
+    blob = dumps_signed(dict(handlers), signer, serialization.dumps)
     binary_redis_client(redis_client).set(handlers_key(key_prefix, session_id), blob, ex=ttl)
 
 

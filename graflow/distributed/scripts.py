@@ -106,7 +106,7 @@ return {claimed, dead}
 """
 
 #: Park an entry in the delayed set and remove it from the stream. KEYS: stream, delayed. ARGV: group, id, due,
-#: member (see :func:`graflow.queue.streams.pack_delayed`).
+#: member (see :func:`graflow.distributed.streams.pack_delayed`).
 RETRY_LATER = """
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
@@ -115,7 +115,7 @@ return 1
 """
 
 #: Move due members of the delayed set into the stream. KEYS: delayed, stream. ARGV: now, limit.
-#: Member layout (:func:`graflow.queue.streams.pack_delayed`): 32-char id, 10-digit prior deliveries, 6-digit
+#: Member layout (:func:`graflow.distributed.streams.pack_delayed`): 32-char id, 10-digit prior deliveries, 6-digit
 #: task-id length, task id, 6-digit group-id length, group id, payload. Returns {moved, next_due_score_or_false}.
 PROMOTE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])

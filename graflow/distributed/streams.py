@@ -23,10 +23,10 @@ from typing import Any
 import redis
 
 from graflow import defaults
-from graflow.coordination.records import RecordDecodeError, SerializedTaskRecord
 from graflow.core.hooks import EngineHook, HookSet
+from graflow.distributed import scripts
+from graflow.distributed.records import RecordDecodeError, SerializedTaskRecord
 from graflow.exceptions import ConfigError
-from graflow.queue import scripts
 from graflow.security.signing import BadSignatureError, NullSigner, PayloadSigner
 from graflow.security.transport import ensure_transport_allowed
 from graflow.utils.redis_utils import binary_redis_client
@@ -144,7 +144,7 @@ _escape: Callable[[str], str] = json.encoder.encode_basestring_ascii
 
 
 def pack_delayed(task_id: str, group_id: str, payload: bytes, prior_deliveries: int) -> bytes:
-    """Encode a delayed-set member (layout in :data:`graflow.queue.scripts.PROMOTE`)."""
+    """Encode a delayed-set member (layout in :data:`graflow.distributed.scripts.PROMOTE`)."""
     tid, gid = task_id.encode(), group_id.encode()
     return b"%s%010d%06d%s%06d%s%s" % (
         uuid.uuid4().hex.encode(),
@@ -355,7 +355,7 @@ class RedisStreamQueue:
         return int(self._with_group(self._ack, keys=[self.stream_key], args=[self.group, *entry_ids]))
 
     def finish_many(self, consumer: str, items: Sequence[Finish], ttl: int = defaults.RESULT_TTL_SECONDS) -> list[int]:
-        """Finish deliveries of ``consumer`` in one round trip (script :data:`~graflow.queue.scripts.FINISH_MANY`).
+        """Finish deliveries of ``consumer`` in one round trip (:data:`~graflow.distributed.scripts.FINISH_MANY`).
 
         Each item is applied atomically and only while ``consumer`` still owns its entry: its channel writes, its
         barrier completion (recorded once; the barrier keys live ``ttl`` seconds), then the acknowledgement.

@@ -1,0 +1,88 @@
+"""Where task results live in the channel, and keyword resolution (D11) from them.
+
+A task's result is stored under ``<task_id>.__result__``; this module is the only place that spells the suffix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graflow.channels.base import Channel
+
+#: Suffix of the channel key that holds a task's result.
+RESULT_SUFFIX = ".__result__"
+
+_MISSING: Any = object()
+
+
+def result_key(task_id: str) -> str:
+    """The channel key under which ``task_id``'s result is stored."""
+    return task_id + RESULT_SUFFIX
+
+
+def task_id_of(key: str) -> str | None:
+    """The task id a result key belongs to, or None for any other key."""
+    return key[: -len(RESULT_SUFFIX)] if key.endswith(RESULT_SUFFIX) else None
+
+
+class ResultStore:
+    """The results of one run, kept in its channel.
+
+    Args:
+        channel: The run's channel (shared with parallel branches, D10).
+    """
+
+    __slots__ = ("channel",)
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    def set(self, task_id: str, result: Any) -> None:
+        """Store ``result`` as ``task_id``'s result."""
+        self.channel.set(task_id + RESULT_SUFFIX, result)
+
+    def get(self, task_id: str, default: Any = None) -> Any:
+        """``task_id``'s stored result, or ``default``."""
+        return self.channel.get(task_id + RESULT_SUFFIX, default)
+
+    def discard(self, task_id: str) -> None:
+        """Forget ``task_id``'s result (a tolerated failed group member leaves none)."""
+        self.channel.delete(task_id + RESULT_SUFFIX)
+
+    def resolve(
+        self, params: tuple[tuple[str, bool], ...], triggers: tuple[str, ...] | list[str]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s).
+
+        Args:
+            params: ``(name, has_default)`` of each parameter resolution may fill.
+            triggers: Ids of the tasks whose completion queued the task.
+
+        Returns:
+            The filled values, and the names of parameters with a default that nothing filled.
+        """
+        channel = self.channel
+        out: dict[str, Any] = {}
+        defaulted: list[str] = []
+        trigger_results: list[Any] | None = None
+        for name, has_default in params:
+            value = channel.get(name + RESULT_SUFFIX, _MISSING)
+            if value is _MISSING:
+                value = channel.get(name, _MISSING)
+            if value is _MISSING:
+                if trigger_results is None:
+                    trigger_results = [channel.get(t + RESULT_SUFFIX) for t in triggers]
+                for result in trigger_results:
+                    if isinstance(result, Mapping) and name in result:
+                        value = result[name]
+                        break
+            if value is not _MISSING:
+                out[name] = value
+            elif has_default:
+                defaulted.append(name)
+        return out, defaulted
+
+
+__all__ = ["RESULT_SUFFIX", "ResultStore", "result_key", "task_id_of"]
