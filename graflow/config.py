@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 ENV_VARS: dict[str, str] = {
+    "GRAFLOW_API_TOKEN": "Bearer token the HTTP API requires on every endpoint but /health (python -m graflow.api).",
+    "GRAFLOW_API_ARGS": "Set by python -m graflow.api for its --workers/--reload processes: the parsed command line.",
     "GRAFLOW_SECRET_KEY": "HMAC secret (>= 32 bytes) that signs every payload crossing Redis.",
     "GRAFLOW_INSECURE": "Set to 1 to allow distributed runs on a non-loopback Redis without a secret.",
     "GRAFLOW_REDIS_URL": "Default Redis URL for workers and the CLI.",

@@ -68,6 +68,16 @@ EXTRA_PATHS: list[tuple[str, list[str]]] = [
     ("graflow.utils.redis_utils", ["extract_redis_config", "create_redis_client", "ensure_redis_connection_params"]),
     ("graflow.trace.langfuse", ["LangFuseTracer"]),
     ("graflow.trace", ["LangFuseTracer"]),
+    ("graflow.hitl.types", ["FeedbackType", "FeedbackRequest", "FeedbackResponse", "FeedbackTimeoutError"]),
+    ("graflow.hitl.manager", ["FeedbackManager"]),
+    ("graflow.hitl.handler", ["FeedbackHandler", "WebhookFeedbackHandler", "SlackFeedbackHandler"]),
+    ("graflow.hitl.backend.base", ["FeedbackBackend"]),
+    ("graflow.hitl.backend.filesystem", ["FilesystemFeedbackBackend"]),
+    ("graflow.hitl.backend.redis", ["RedisFeedbackBackend"]),
+    ("graflow.api.app", ["create_feedback_api", "create_feedback_api_with_redis"]),
+    ("graflow.api.main", ["main", "parse_args", "create_app_from_args"]),
+    ("graflow.api.endpoints.feedback", ["router"]),
+    ("graflow.api.endpoints.feedback_ui", ["router"]),
 ]
 
 

@@ -12,6 +12,7 @@ import pytest
 pytest.register_assert_rewrite(
     "graflow.testing.contracts.channel",
     "graflow.testing.contracts.checkpoint_store",
+    "graflow.testing.contracts.feedback",
     "graflow.testing.contracts.queue",
 )
 

@@ -1,0 +1,161 @@
+"""``python -m graflow.api`` (or ``python -m graflow.api.main``): serve the feedback API and web UI with uvicorn.
+
+Flags are Graflow 0.2's, plus ``--auth-token`` (default: the ``GRAFLOW_API_TOKEN`` environment variable) and
+``--no-resume``. CORS is off unless ``--enable-cors`` is given. ``--reload`` and ``--workers N`` work: the app is
+then built in each server process from the same flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+#: Carries the command line to server processes started by ``--reload`` or ``--workers``.
+ARGS_ENV = "GRAFLOW_API_ARGS"
+
+EPILOG = """examples:
+  python -m graflow.api --backend filesystem --data-dir feedback_data
+  python -m graflow.api --backend redis --redis-host localhost --redis-port 6379
+  python -m graflow.api --host 0.0.0.0 --port 8080 --auth-token "$TOKEN"
+"""
+
+
+def parse_args(args: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (``sys.argv[1:]`` when ``args`` is None)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m graflow.api",
+        description="Graflow feedback API server (REST API and web UI for human-in-the-loop requests).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+    )
+    backend = parser.add_argument_group("backend")
+    backend.add_argument(
+        "--backend",
+        choices=["filesystem", "redis"],
+        default="filesystem",
+        help="where feedback is stored (default: filesystem)",
+    )
+    backend.add_argument(
+        "--data-dir", default="feedback_data", help="folder of the filesystem backend (default: feedback_data)"
+    )
+    backend.add_argument("--redis-host", default="localhost", help="Redis host (default: localhost)")
+    backend.add_argument("--redis-port", type=int, default=6379, help="Redis port (default: 6379)")
+    backend.add_argument("--redis-db", type=int, default=0, help="Redis database (default: 0)")
+    backend.add_argument(
+        "--redis-expiration-days", type=int, default=7, help="days before feedback keys expire (default: 7)"
+    )
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    server.add_argument("--reload", action="store_true", help="restart when the code changes (development)")
+    server.add_argument("--workers", type=int, default=1, help="server processes (default: 1)")
+    server.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        default="info",
+        help="uvicorn log level (default: info)",
+    )
+    api = parser.add_argument_group("api")
+    api.add_argument("--title", default="Graflow Feedback API", help="API title (default: Graflow Feedback API)")
+    api.add_argument("--enable-cors", action="store_true", help="send CORS headers (off by default)")
+    api.add_argument("--cors-origins", nargs="+", default=["*"], help="origins allowed by CORS (default: *)")
+    api.add_argument("--disable-web-ui", action="store_true", help="serve the JSON API only")
+    api.add_argument(
+        "--auth-token",
+        default=None,
+        help="require 'Authorization: Bearer <token>' on every route but GET /health "
+        "(default: $GRAFLOW_API_TOKEN; unset means no token)",
+    )
+    api.add_argument("--no-resume", action="store_true", help="do not resume paused workflows when answers arrive")
+    return parser.parse_args(args)  # fmt: skip
+
+
+def create_app_from_args(args: argparse.Namespace) -> FastAPI:
+    """Build the app the parsed flags describe.
+
+    Raises:
+        SystemExit: A needed package is missing, or Redis does not answer.
+    """
+    try:
+        from graflow.api.app import create_feedback_api
+    except ImportError as exc:
+        _fail(f"the API needs the 'api' extra (pip install 'graflow[api]'): {exc}")
+    if args.backend == "redis":
+        config = {"redis_client": _redis_client(args), "expiration_days": args.redis_expiration_days}
+    else:
+        config = {"data_dir": args.data_dir}
+    app = create_feedback_api(
+        feedback_backend=args.backend,
+        feedback_config=config,
+        title=args.title,
+        enable_cors=args.enable_cors,
+        cors_origins=args.cors_origins if args.enable_cors else None,
+        enable_web_ui=not args.disable_web_ui,
+        auth_token=args.auth_token,
+    )
+    app.state.resume = not args.no_resume
+    return app
+
+
+def _redis_client(args: argparse.Namespace) -> object:
+    try:
+        import redis
+
+        from graflow.utils.redis_utils import create_redis_client
+    except ImportError as exc:
+        _fail(f"the redis backend needs the 'redis' extra (pip install 'graflow[redis]'): {exc}")
+    client = create_redis_client({"host": args.redis_host, "port": args.redis_port, "db": args.redis_db})
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        _fail(f"cannot connect to Redis at {args.redis_host}:{args.redis_port}: {exc}")
+    return client
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def app_from_environment() -> FastAPI:
+    """App factory of server processes started by ``--reload`` or ``--workers``: flags come from the environment."""
+    from graflow.config import env
+
+    return create_app_from_args(parse_args(json.loads(env(ARGS_ENV) or "[]")))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Parse the flags and serve until interrupted."""
+    argv = sys.argv[1:] if args is None else list(args)
+    parsed = parse_args(argv)
+    app = create_app_from_args(parsed)  # fails early, in this process, on a bad backend
+    try:
+        import uvicorn
+    except ImportError as exc:
+        _fail(f"the API needs the 'api' extra (pip install 'graflow[api]'): {exc}")
+    where = parsed.data_dir if parsed.backend == "filesystem" else f"{parsed.redis_host}:{parsed.redis_port}"
+    print(f"Graflow feedback API: {parsed.backend} backend ({where}), http://{parsed.host}:{parsed.port}/docs")
+    if parsed.reload or parsed.workers > 1:
+        # uvicorn needs an import string to start several processes; each builds the app from the same flags.
+        os.environ[ARGS_ENV] = json.dumps(argv)
+        uvicorn.run(
+            "graflow.api.main:app_from_environment",
+            factory=True,
+            host=parsed.host,
+            port=parsed.port,
+            reload=parsed.reload,
+            workers=None if parsed.reload else parsed.workers,
+            log_level=parsed.log_level,
+        )
+    else:
+        uvicorn.run(app, host=parsed.host, port=parsed.port, log_level=parsed.log_level)
+
+
+if __name__ == "__main__":
+    main()
