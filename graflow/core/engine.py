@@ -153,6 +153,7 @@ class WorkflowEngine:
         nodes = run.graph.digraph._node
         run_attempt, on_success = self._run_attempt, self._on_success
         direct = ctx.handlers.get("direct") is None  # no override: function tasks are called right here
+        result_set = ctx.channel.set
         last_result: Any = None
         while True:
             task_id = ready.popleft() if ready and not sched.delayed else sched.next_ready()
@@ -176,10 +177,15 @@ class WorkflowEngine:
             if hooks.on_task_start:
                 hooks.fire(hooks.on_task_start, task=task, context=ctx)
             try:
-                result = run_attempt(ctx, task, task_id, tctx, direct)
+                if direct and task._fast:  # a plain function task that takes nothing: called right here
+                    result = task.func()
+                    result_set(task_id + RESULT_SUFFIX, result)
+                else:
+                    result = run_attempt(ctx, task, task_id, tctx, direct)
             except Exception as exc:
                 self._on_failure(ctx, task, task_id, tctx, exc, direct)
                 continue
+            stack.pop()
             last_result = result
             if on_success(ctx, run, task, task_id, base_id, tctx, result):
                 return self._finish(ctx, None, last_result)
@@ -187,7 +193,7 @@ class WorkflowEngine:
     @staticmethod
     def _node(ctx: ExecutionContext, task_id: str) -> tuple[Any, Any]:
         """The run graph's current node table and ``task_id``'s entry in it (an unknown id is an error)."""
-        nodes = ctx.run.graph.digraph._node
+        nodes = ctx.run.graph._graph._node
         node = nodes.get(task_id)
         if node is None:
             raise WorkflowEngine._unknown_node(ctx, task_id)
@@ -231,7 +237,6 @@ class WorkflowEngine:
     def _on_success(self, ctx: ExecutionContext, run: RunState, task: Any, task_id: str, base_id: str,
                     tctx: TaskExecutionContext, result: Any) -> bool:
         """Record a completed attempt and queue what comes next. Returns True when the run must stop here."""
-        ctx._task_stack.pop()
         hooks = ctx.hooks
         if hooks.task_timed is not None or hooks.on_task_end:
             self._attempt_ended(ctx, task, tctx, result, None)
@@ -260,7 +265,7 @@ class WorkflowEngine:
     def _queue_successors(ctx: ExecutionContext, run: RunState, task_id: str) -> None:
         """Queue the static successors of a completed task: a node with one predecessor is ready at once, a fan-in
         node joins its wave (D3)."""
-        graph = run.graph.digraph
+        graph = run.graph._graph
         successors = graph._succ[task_id]
         if not successors:
             return

@@ -67,6 +67,7 @@ class Executable:
     handler_type: str = "direct"
     _pending_registration: bool = False
     _base_id: str | None = None  # set on iteration copies: the id of the task they iterate
+    _fast: bool | None = None  # True once the engine found it a plain call with no arguments (function tasks only)
 
     @property
     def leftmost(self) -> Executable:
