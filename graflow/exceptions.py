@@ -95,6 +95,30 @@ class TaskFailedError(GraflowRuntimeError):
         return (type(self), (self.task_id, self.cause))
 
 
+class RunPaused(GraflowError):
+    """Raised by a task to pause the run: the engine checkpoints it with that task first to run on resume, sets
+    ``status == "paused"`` and returns None from ``execute`` (D23). A feedback request that times out is one.
+
+    Subclasses may override :meth:`paused` to learn where the checkpoint went.
+
+    Attributes:
+        reason: Why the run paused (recorded as the checkpoint's ``reason`` metadata).
+        task_id: The task that paused the run (set by the engine when the task did not).
+        checkpoint_metadata: More user metadata for the checkpoint.
+    """
+
+    reason = "paused"
+
+    def __init__(self, message: str = "", *, task_id: str | None = None,
+                 checkpoint_metadata: dict[str, Any] | None = None) -> None:
+        self.task_id = task_id
+        self.checkpoint_metadata = dict(checkpoint_metadata or {})
+        super().__init__(message or "the run was paused")
+
+    def paused(self, context: Any, checkpoint_path: str, checkpoint: Any) -> None:
+        """Called once the run is paused and checkpointed at ``checkpoint_path`` (``checkpoint``: its metadata)."""
+
+
 class GraphCompilationError(GraflowError):
     """The graph cannot be run as given (start node detection, duplicate ids)."""
 
@@ -199,6 +223,7 @@ __all__ = [
     "GraphCompilationError",
     "ParallelGroupError",
     "RetryLimitExceededError",
+    "RunPaused",
     "TaskError",
     "TaskFailedError",
     "WorkerShutdown",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 from graflow import defaults
@@ -76,17 +76,22 @@ class ThreadingCoordinator(TaskCoordinator):
             # A group nested inside a member: waiting on the shared pool from one of its own threads could
             # deadlock when the pool is full, so nested groups get a pool of their own.
             with ThreadPoolExecutor(max_workers=runners, initializer=_mark_pool_thread) as pool:
-                for future in [pool.submit(runner) for _ in range(runners)]:
-                    future.result()
+                _wait_all([pool.submit(runner) for _ in range(runners)])
         else:
             pool = _shared_pool(self.thread_count)
-            futures: list[Future[None]] = [pool.submit(runner) for _ in range(runners)]
-            for future in futures:
-                future.result()
+            _wait_all([pool.submit(runner) for _ in range(runners)])
         for branch in branches:
             if branch is not None:
                 execution_context.merge_results(branch)
         return {r.task_id: r for r in results if r is not None}
+
+
+def _wait_all(futures: list[Future[None]]) -> None:
+    """Wait for every runner, then raise the first error (a member that paused the run): no member is left running
+    behind the group's back."""
+    wait(futures)
+    for future in futures:
+        future.result()
 
 
 __all__ = ["ThreadingCoordinator"]

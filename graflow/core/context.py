@@ -151,6 +151,9 @@ class ExecutionContext(ContextPersistence, LegacyContextAPI):
         self.checkpoint_dir = options.checkpoint_dir
         self.checkpoint_snapshot_channel = options.checkpoint_snapshot_channel
         self.checkpoint_policy = self._make_checkpoint_policy(options.checkpoint_every)
+        # Feedback ids by (task id, position) of requests not finished with: checkpoints carry them, so a resumed
+        # task gets the answers given meanwhile (HITL).
+        self.feedback_ids: dict[tuple[str, int], str] = {}
 
     # -- construction -----------------------------------------------------------------------------------------------
     @classmethod
@@ -472,6 +475,26 @@ class ExecutionContext(ContextPersistence, LegacyContextAPI):
     def prompt_manager(self) -> Any:
         """The run's prompt manager, if one was given."""
         return self.services.prompt_manager
+
+    @property
+    def feedback_manager(self) -> Any:
+        """The run's ``FeedbackManager`` (human in the loop): made on first use, on Redis when the run's channel is
+        Redis, else in ``feedback_data/`` (created only when a request is stored, D26)."""
+        manager = self.services.get("feedback_manager")
+        if manager is None:
+            try:
+                make = registry.resolve("feedback_manager", "default")
+            except ImportError as exc:
+                raise GraflowRuntimeError(
+                    "Feedback requests need graflow.hitl and pydantic: pip install 'graflow[hitl]'"
+                ) from exc
+            manager = make(self)
+            self.services.set("feedback_manager", manager)
+        return manager
+
+    @feedback_manager.setter
+    def feedback_manager(self, manager: Any) -> None:
+        self.services.set("feedback_manager", manager)
 
     def register_llm_agent(self, name: str, agent: Any) -> None:
         """Register an LLM agent under ``name``."""

@@ -92,6 +92,7 @@ class ContextPersistence:
         self.parent_context = None
         self.__dict__.setdefault("checkpoint_policy", None)
         self.__dict__.setdefault("services", RunServices())
+        self.__dict__.setdefault("feedback_ids", {})
         self.tracer = registry.resolve("tracer", "noop")()
         self.hooks = HookSet([self.tracer])
         if channel is None:

@@ -24,6 +24,7 @@ class StepControl:
         cancel: Message of ``cancel_workflow``; stop after this task with ``GraflowWorkflowCanceledError``.
         checkpoint: A deferred checkpoint request.
         scheduled: Task ids queued by ``next_task``/``next_iteration`` during the step.
+        feedback_requests: Feedback requests made during the step; each one's position is its index (HITL).
     """
 
     goto: bool = False
@@ -31,6 +32,7 @@ class StepControl:
     cancel: str | None = None
     checkpoint: CheckpointRequest | None = None
     scheduled: list[str] = field(default_factory=list)
+    feedback_requests: int = 0
 
 
 __all__ = ["CheckpointRequest", "StepControl"]

@@ -23,6 +23,7 @@ from graflow.exceptions import (
     GraflowRuntimeError,
     GraflowWorkflowCanceledError,
     RetryLimitExceededError,
+    RunPaused,
     TaskFailedError,
 )
 
@@ -183,7 +184,8 @@ class WorkflowEngine:
                 else:
                     result = run_attempt(ctx, task, task_id, tctx, direct)
             except Exception as exc:
-                self._on_failure(ctx, task, task_id, tctx, exc, direct)
+                if self._on_failure(ctx, task, task_id, tctx, exc, direct):
+                    return None  # paused (D23)
                 continue
             stack.pop()
             last_result = result
@@ -284,6 +286,10 @@ class WorkflowEngine:
     def _on_control(self, ctx: ExecutionContext, task_id: str, control: StepControl) -> bool:
         """Apply a step's control requests; returns True when the run must stop (terminate)."""
         run = ctx.run
+        if control.feedback_requests:  # answered: a later run of this task (a loop) asks anew
+            ids = ctx.feedback_ids
+            for key in [key for key in ids if key[0] == task_id]:
+                del ids[key]
         if control.terminate is not None:
             run.ctrl_message = control.terminate
             if control.checkpoint is not None:
@@ -298,9 +304,12 @@ class WorkflowEngine:
 
     @staticmethod
     def _on_failure(ctx: ExecutionContext, task: Any, task_id: str, tctx: TaskExecutionContext, exc: Exception,
-                    direct: bool) -> None:
-        """Schedule a retry (D9) or raise the failure."""
+                    direct: bool) -> bool:
+        """Pause the run (True, D23), schedule a retry (D9) or raise the failure."""
         ctx._task_stack.pop()
+        if isinstance(exc, RunPaused):
+            WorkflowEngine._attempt_ended(ctx, task, tctx, None, exc)
+            return WorkflowEngine._pause(ctx, task_id, exc)
         if direct and task.handler_type == "direct":
             ctx.channel.set(task_id + RESULT_SUFFIX, exc)  # a failed task stores its exception as its result
         WorkflowEngine._attempt_ended(ctx, task, tctx, None, exc)
@@ -319,7 +328,7 @@ class WorkflowEngine:
                                error=exc)
             ctx.run.scheduler.retrying.add(task_id)
             ctx.run.scheduler.delay(task_id, delay)
-            return
+            return False
         if count > 0:
             raise RetryLimitExceededError(task_id, count, max_retries, exc) from exc
         if isinstance(exc, GraflowRuntimeError):
@@ -327,6 +336,32 @@ class WorkflowEngine:
                 exc.task_id = task_id  # type: ignore[attr-defined]  # which task failed, for handlers of the error
             raise exc
         raise TaskFailedError(task_id, exc) from exc
+
+    @staticmethod
+    def _pause(ctx: ExecutionContext, task_id: str, pause: RunPaused) -> bool:
+        """D23: checkpoint the run so that ``task_id`` runs first on resume, and stop it as ``paused``.
+
+        A parallel member's branch passes the pause up: the run pauses at the group, which runs again on resume.
+        """
+        if pause.task_id is None:
+            pause.task_id = task_id
+        if ctx.parent_context is not None:
+            raise pause
+        from graflow.core.checkpoint import CheckpointManager
+
+        run = ctx.run
+        metadata = {"reason": pause.reason, "task_id": pause.task_id, **pause.checkpoint_metadata}
+        path, checkpoint = CheckpointManager.create_checkpoint(ctx, metadata=metadata, resuming_task_id=task_id)
+        run.scheduler.push_front(task_id)
+        run.status = "paused"
+        run.result = None
+        logger.warning("Workflow '%s' paused at task '%s' (%s); checkpoint: %s", ctx.workflow_name, task_id, pause,
+                       path)
+        try:
+            pause.paused(ctx, path, checkpoint)
+        except Exception:
+            logger.exception("Recording where the paused run of '%s' was checkpointed failed", ctx.workflow_name)
+        return True
 
     # -- how a run ends ---------------------------------------------------------------------------------------------
     @staticmethod

@@ -37,6 +37,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "dependency_lines": "graflow.viz.info:dependency_lines",
     },
     "llm_client": {"default": "graflow.llm.client:LLMClient"},
+    "feedback_manager": {"default": "graflow.hitl.context_api:default_manager"},
+    "hitl": {"request": "graflow.hitl.context_api:request_feedback"},
 }
 
 _registered: dict[str, dict[str, Any]] = {}

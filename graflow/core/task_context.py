@@ -172,6 +172,57 @@ class TaskExecutionContext:
             self.execution_context, path=path, metadata=meta, resuming_task_id=self.task_id
         )
 
+    # -- human in the loop (graflow.hitl; needs pydantic: graflow[hitl]) -------------------------------------------
+    def request_feedback(
+        self,
+        feedback_type: Any,
+        prompt: str,
+        options: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        timeout: float = 180.0,
+        channel_key: str | None = None,
+        write_to_channel: bool = False,
+        handler: Any = None,
+    ) -> Any:
+        """Ask a person and wait for the answer (``FeedbackResponse``).
+
+        When ``timeout`` seconds pass without an answer, the run pauses (D23): it is checkpointed with this task to
+        run first, ``execute`` returns None and ``status`` is ``"paused"``. Answering the request later and resuming
+        the checkpoint runs this task again; this request then returns the answer at once. With
+        ``write_to_channel``, the answer is written to ``channel_key`` (and the whole response to
+        ``<channel_key>.__feedback_response__``) whoever answered (D24).
+        """
+        ask = registry.resolve("hitl", "request")
+        return ask(self, feedback_type, prompt, options=options, metadata=metadata, timeout=timeout,
+                   channel_key=channel_key, write_to_channel=write_to_channel, handler=handler)
+
+    def request_approval(
+        self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+        channel_key: str | None = None, write_to_channel: bool = False, handler: Any = None,
+    ) -> bool:
+        """Ask for an approval; True when approved."""
+        response = self.request_feedback("approval", prompt, metadata=metadata, timeout=timeout,
+                                         channel_key=channel_key, write_to_channel=write_to_channel, handler=handler)
+        return bool(response.approved)
+
+    def request_text_input(
+        self, prompt: str, metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+        channel_key: str | None = None, write_to_channel: bool = False, handler: Any = None,
+    ) -> str:
+        """Ask for a text; ``""`` when the answer carries none."""
+        response = self.request_feedback("text", prompt, metadata=metadata, timeout=timeout,
+                                         channel_key=channel_key, write_to_channel=write_to_channel, handler=handler)
+        return str(response.text or "")
+
+    def request_selection(
+        self, prompt: str, options: list[str], metadata: dict[str, Any] | None = None, timeout: float = 180.0,
+        channel_key: str | None = None, write_to_channel: bool = False, handler: Any = None,
+    ) -> str:
+        """Ask to pick one of ``options``; the chosen option."""
+        response = self.request_feedback("selection", prompt, options=options, metadata=metadata, timeout=timeout,
+                                         channel_key=channel_key, write_to_channel=write_to_channel, handler=handler)
+        return str(response.selected)
+
     # -- data -------------------------------------------------------------------------------------------------------
     def get_channel(self) -> Channel:
         """The run's channel."""

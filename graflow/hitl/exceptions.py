@@ -7,14 +7,19 @@ process.
 
 from __future__ import annotations
 
-from graflow.exceptions import GraflowError
+from typing import Any
+
+from graflow.exceptions import GraflowError, RunPaused
 
 
-class FeedbackTimeoutError(GraflowError):
+class FeedbackTimeoutError(RunPaused):
     """No answer arrived for a feedback request before its timeout.
 
     The request stays answerable (status ``timeout``): an answer given later is returned at once when the task asks
-    again with the same feedback id, e.g. after the run is resumed from a checkpoint.
+    again with the same feedback id, e.g. after the run is resumed from a checkpoint. Raised in a workflow, it
+    pauses the run (a :class:`~graflow.exceptions.RunPaused`, D23): the engine checkpoints it and records where in
+    the request's metadata (``checkpoint_path``, ``checkpoint_id``, ``checkpoint_created_at``,
+    ``checkpoint_steps``, ``checkpoint_reason``), so the run can be resumed when someone answers.
 
     Args:
         feedback_id: Id of the request that timed out.
@@ -28,9 +33,25 @@ class FeedbackTimeoutError(GraflowError):
     ) -> None:
         self.feedback_id = feedback_id
         self.timeout = timeout
-        self.task_id = task_id
         self.position = position
-        super().__init__(f"Feedback request {feedback_id} timed out after {timeout} seconds")
+        super().__init__(
+            f"Feedback request {feedback_id} timed out after {timeout} seconds",
+            task_id=task_id,
+            checkpoint_metadata={"feedback_id": feedback_id, "timeout": timeout},
+        )
+
+    reason = "feedback_timeout"
+
+    def paused(self, context: Any, checkpoint_path: str, checkpoint: Any) -> None:
+        """Record in the request where the paused run's checkpoint is, for whoever resumes it."""
+        context.feedback_manager.add_metadata(self.feedback_id, {
+            "checkpoint_path": checkpoint_path,
+            "checkpoint_id": getattr(checkpoint, "checkpoint_id", None),
+            "checkpoint_created_at": getattr(checkpoint, "created_at", None),
+            "checkpoint_steps": getattr(checkpoint, "steps", None),
+            "checkpoint_reason": self.reason,
+            "workflow_name": getattr(context, "workflow_name", None),
+        })
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild_timeout, (self.feedback_id, self.timeout, self.task_id, self.position))
