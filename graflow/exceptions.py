@@ -95,7 +95,7 @@ class TaskFailedError(GraflowRuntimeError):
         return (type(self), (self.task_id, self.cause))
 
 
-class RunPaused(GraflowError):
+class RunPausedError(GraflowError):
     """Raised by a task to pause the run: the engine checkpoints it with that task first to run on resume, sets
     ``status == "paused"`` and returns None from ``execute`` (D23). A feedback request that times out is one.
 
@@ -223,7 +223,7 @@ __all__ = [
     "GraphCompilationError",
     "ParallelGroupError",
     "RetryLimitExceededError",
-    "RunPaused",
+    "RunPausedError",
     "TaskError",
     "TaskFailedError",
     "WorkerShutdown",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from graflow.core.handler import TaskResult
 from graflow.core.protocols import CoordinationBackend
-from graflow.exceptions import RunPaused, error_message
+from graflow.exceptions import RunPausedError, error_message
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
@@ -42,7 +42,7 @@ class TaskCoordinator(ABC):
         started = time.perf_counter()
         try:
             value = WorkflowEngine().execute(branch, start_task_id=member.task_id)
-        except RunPaused:
+        except RunPausedError:
             raise  # a member that pauses pauses the whole run (D23): the group runs again on resume
         except Exception as exc:
             return TaskResult(member.task_id, False, error=exc, error_message=error_message(exc),

@@ -23,7 +23,7 @@ from graflow.exceptions import (
     GraflowRuntimeError,
     GraflowWorkflowCanceledError,
     RetryLimitExceededError,
-    RunPaused,
+    RunPausedError,
     TaskFailedError,
 )
 
@@ -307,7 +307,7 @@ class WorkflowEngine:
                     direct: bool) -> bool:
         """Pause the run (True, D23), schedule a retry (D9) or raise the failure."""
         ctx._task_stack.pop()
-        if isinstance(exc, RunPaused):
+        if isinstance(exc, RunPausedError):
             WorkflowEngine._attempt_ended(ctx, task, tctx, None, exc)
             return WorkflowEngine._pause(ctx, task_id, exc)
         if direct and task.handler_type == "direct":
@@ -338,7 +338,7 @@ class WorkflowEngine:
         raise TaskFailedError(task_id, exc) from exc
 
     @staticmethod
-    def _pause(ctx: ExecutionContext, task_id: str, pause: RunPaused) -> bool:
+    def _pause(ctx: ExecutionContext, task_id: str, pause: RunPausedError) -> bool:
         """D23: checkpoint the run so that ``task_id`` runs first on resume, and stop it as ``paused``.
 
         A parallel member's branch passes the pause up: the run pauses at the group, which runs again on resume.

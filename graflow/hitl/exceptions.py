@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from graflow.exceptions import GraflowError, RunPaused
+from graflow.exceptions import GraflowError, RunPausedError
 
 
-class FeedbackTimeoutError(RunPaused):
+class FeedbackTimeoutError(RunPausedError):
     """No answer arrived for a feedback request before its timeout.
 
     The request stays answerable (status ``timeout``): an answer given later is returned at once when the task asks
     again with the same feedback id, e.g. after the run is resumed from a checkpoint. Raised in a workflow, it
-    pauses the run (a :class:`~graflow.exceptions.RunPaused`, D23): the engine checkpoints it and records where in
+    pauses the run (a :class:`~graflow.exceptions.RunPausedError`, D23): the engine checkpoints it and records where in
     the request's metadata (``checkpoint_path``, ``checkpoint_id``, ``checkpoint_created_at``,
     ``checkpoint_steps``, ``checkpoint_reason``), so the run can be resumed when someone answers.
 
