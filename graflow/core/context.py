@@ -473,7 +473,8 @@ class ExecutionContext(ContextPersistence, LegacyContextAPI):
 
     @property
     def prompt_manager(self) -> Any:
-        """The run's prompt manager, if one was given."""
+        """The run's prompt manager: the one given, else a ``YAMLPromptManager()`` made on first use (D27: shared by
+        parallel branches)."""
         return self.services.prompt_manager
 
     @property

@@ -21,6 +21,11 @@ BUILTIN: dict[str, dict[str, str]] = {
     "typed_channel": {"default": "graflow.channels.typed:TypedChannel"},
     "task_queue_view": {"local": "graflow.queue.local:LocalTaskQueue"},
     "group_executor": {"default": "graflow.coordination.executor:GroupExecutor"},
+    "task_handler": {
+        # handlers that run a task in another process; graflow.core.handlers.<name> resolves them by these names
+        "docker": "graflow.handlers.docker:DockerTaskHandler",
+        "subprocess": "graflow.handlers.subprocess:SubprocessTaskHandler",
+    },
     "redis_params": {
         # a client cannot travel in a pickle or a graph: these turn it into connection parameters and back
         "from_client": "graflow.utils.redis_utils:extract_redis_config",
@@ -36,7 +41,8 @@ BUILTIN: dict[str, dict[str, str]] = {
         "cycles_line": "graflow.viz.info:cycles_line",
         "dependency_lines": "graflow.viz.info:dependency_lines",
     },
-    "llm_client": {"default": "graflow.llm.client:LLMClient"},
+    "llm_client": {"default": "graflow.llm.client:default_llm_client"},
+    "prompt_manager": {"default": "graflow.prompts.yaml_manager:YAMLPromptManager"},
     "feedback_manager": {"default": "graflow.hitl.context_api:default_manager"},
     "hitl": {"request": "graflow.hitl.context_api:request_feedback"},
 }

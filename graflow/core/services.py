@@ -7,11 +7,16 @@ feature plugs in without growing the execution context.
 
 from __future__ import annotations
 
+import logging
+import pickle
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from graflow.core import registry
+from graflow.exceptions import GraflowRuntimeError
+
+logger = logging.getLogger(__name__)
 
 
 class RunServices:
@@ -24,7 +29,7 @@ class RunServices:
 
     def __init__(self, llm_client: Any = None, prompt_manager: Any = None) -> None:
         self._llm_client = llm_client
-        self.prompt_manager = prompt_manager
+        self._prompt_manager = prompt_manager
         self.llm_agents: dict[str, Any] = {}
         self._named: dict[str, Any] = {}
         self._factories: dict[str, Callable[[], Any]] = {}
@@ -48,6 +53,21 @@ class RunServices:
     def has_llm_client(self) -> bool:
         """Whether a client was given or already created (without creating one)."""
         return self._llm_client is not None
+
+    # -- prompts --------------------------------------------------------------------------------------------------
+    @property
+    def prompt_manager(self) -> Any:
+        """The run's prompt manager: the one given, else a ``YAMLPromptManager()`` made on first use (it reads
+        ``GRAFLOW_PROMPTS_DIR``, else ``./prompts``; needs ``graflow[prompts]``)."""
+        if self._prompt_manager is None:
+            with self._lock:
+                if self._prompt_manager is None:
+                    self._prompt_manager = _default_prompt_manager()
+        return self._prompt_manager
+
+    @prompt_manager.setter
+    def prompt_manager(self, manager: Any) -> None:
+        self._prompt_manager = manager
 
     def register_llm_agent(self, name: str, agent: Any) -> None:
         """Register an LLM agent under ``name``."""
@@ -82,25 +102,45 @@ class RunServices:
         return self._named[name]
 
     def __getstate__(self) -> dict[str, Any]:
-        # Live clients and agents hold connections: a pickled run keeps only what can be rebuilt.
-        return {"prompt_manager": self.prompt_manager}
+        # A pickled run keeps what can be rebuilt elsewhere (a worker, a resumed checkpoint): the prompt manager and
+        # an LLM client that pickles as its configuration (graflow.llm.LLMClient does). Agents and named services
+        # hold live connections; they are registered again (workflow agent factories run per context).
+        state: dict[str, Any] = {"prompt_manager": self._prompt_manager}
+        client = self._llm_client
+        if client is not None:
+            try:
+                pickle.dumps(client)
+            except Exception:
+                logger.debug("The run's LLM client %r cannot be pickled; a new default one is made on use", client)
+            else:
+                state["llm_client"] = client
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(prompt_manager=state.get("prompt_manager"))  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            llm_client=state.get("llm_client"), prompt_manager=state.get("prompt_manager"))
 
 
 def _default_llm_client() -> Any:
-    from graflow.config import env
-    from graflow.exceptions import GraflowRuntimeError
-
     try:
-        client_class = registry.resolve("llm_client", "default")
+        make = registry.resolve("llm_client", "default")
     except ImportError as exc:
         raise GraflowRuntimeError(
             "This task asks for an LLM client, but graflow.llm is not available in this installation "
             "(pip install 'graflow[llm]')"
         ) from exc
-    return client_class(model=env("GRAFLOW_LLM_MODEL", "gpt-5-mini"))
+    return make()
+
+
+def _default_prompt_manager() -> Any:
+    try:
+        make = registry.resolve("prompt_manager", "default")
+        return make()
+    except ImportError as exc:
+        raise GraflowRuntimeError(
+            "This run has no prompt manager and the default YAML one needs PyYAML and Jinja2 "
+            "(pip install 'graflow[prompts]'), or pass prompt_manager= to workflow()"
+        ) from exc
 
 
 __all__ = ["RunServices"]
