@@ -22,6 +22,7 @@ from graflow.exceptions import (
     CycleLimitExceededError,
     GraflowRuntimeError,
     GraflowWorkflowCanceledError,
+    GraphCompilationError,
     RetryLimitExceededError,
     RunPausedError,
     TaskFailedError,
@@ -118,11 +119,16 @@ class WorkflowEngine:
 
     @staticmethod
     def _check_handlers(ctx: ExecutionContext) -> None:
-        """D15: every handler a node names must be registered before the run starts."""
+        """Before the run starts: every handler a node names is registered (D15), and every output reference
+        bound to a task names a task upstream of it."""
         known = ctx.handlers
-        for handler_type in ctx.graph.handler_types():
+        graph = ctx.graph
+        for handler_type in graph.handler_types():
             if handler_type != "direct" and handler_type not in known:
                 raise WorkflowEngine._unknown_handler(ctx, handler_type)
+        errors = graph.output_reference_errors()
+        if errors:
+            raise GraphCompilationError("; ".join(errors))
 
     @staticmethod
     def _unknown_handler(ctx: ExecutionContext, handler_type: str) -> GraflowRuntimeError:

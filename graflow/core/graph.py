@@ -200,6 +200,35 @@ class TaskGraph:
         self._handler_types = (key, types)
         return types
 
+    def output_reference_errors(self) -> list[str]:
+        """One message per output reference whose task does not run before its user (cached until the graph
+        changes); empty when every ``x.outputs[...]`` bound to a task names one of its ancestors."""
+        key = (self._version, self._graph.version)
+        cached: tuple[tuple[int, int], list[str]] | None = getattr(self, "_ref_errors", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        errors: list[str] = []
+        for user, data in self._graph.nodes(data=True):
+            for ref in getattr(data.get("task"), "_output_refs", ()):
+                if ref.task_id not in self._graph._node:
+                    errors.append(f"Task '{user}' takes {ref!r}, but '{ref.task_id}' is not a task of this workflow")
+                elif ref.task_id not in self._ancestors(user):
+                    errors.append(f"Task '{user}' takes {ref!r}, but '{ref.task_id}' is not upstream of "
+                                  f"'{user}': connect them ({ref.task_id} >> ... >> {user})")
+        self._ref_errors = (key, errors)
+        return errors
+
+    def _ancestors(self, node: str) -> set[str]:
+        pred = self._graph._pred
+        seen: set[str] = set()
+        stack = list(pred[node])
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(pred[current])
+        return seen
+
     def group_members(self) -> set[str]:
         """Ids of every member of every parallel group."""
         members: set[str] = set()

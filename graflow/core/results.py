@@ -27,6 +27,49 @@ def task_id_of(key: str) -> str | None:
     return key[: -len(RESULT_SUFFIX)] if key.endswith(RESULT_SUFFIX) else None
 
 
+class OutputRef:
+    """A task's result, or a path into it, bound to another task's parameter when the graph is built.
+
+    ``summarise(history=ask.outputs["metadata"]["messages"])`` binds ``history`` to
+    ``result_of_ask["metadata"]["messages"]``, looked up when ``summarise`` runs (locally or on a worker). The
+    referenced task must run before its user: the engine checks that it is upstream when the run starts.
+    """
+
+    __slots__ = ("path", "task_id")
+
+    def __init__(self, task_id: str, path: tuple[Any, ...] = ()) -> None:
+        self.task_id = task_id
+        self.path = path
+
+    def __getitem__(self, key: Any) -> OutputRef:
+        return OutputRef(self.task_id, (*self.path, key))
+
+    def resolve(self, results: ResultStore) -> Any:
+        """The referenced value. Raises LookupError naming the task and the path when it is missing."""
+        value = results.get(self.task_id, _MISSING)
+        if value is _MISSING:
+            raise LookupError(f"{self!r}: task '{self.task_id}' has no result (it has not run before this task)")
+        for depth, key in enumerate(self.path):
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError) as exc:
+                where = OutputRef(self.task_id, self.path[:depth])
+                raise LookupError(f"{self!r}: {where!r} has no item {key!r}") from exc
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (OutputRef, (self.task_id, self.path))
+
+    def __repr__(self) -> str:
+        return f"{self.task_id}.outputs" + "".join(f"[{key!r}]" for key in self.path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OutputRef) and (self.task_id, self.path) == (other.task_id, other.path)
+
+    def __hash__(self) -> int:
+        return hash((self.task_id, self.path))
+
+
 class ResultStore:
     """The results of one run, kept in its channel.
 
@@ -85,4 +128,4 @@ class ResultStore:
         return out, defaulted
 
 
-__all__ = ["RESULT_SUFFIX", "ResultStore", "result_key", "task_id_of"]
+__all__ = ["RESULT_SUFFIX", "OutputRef", "ResultStore", "result_key", "task_id_of"]

@@ -19,6 +19,7 @@ from graflow.core.ambient import (
     set_active_execution_context,
 )
 from graflow.core.hints import missing_parameter_error
+from graflow.core.results import OutputRef
 from graflow.core.signature import (
     _SIGNATURE_CACHE_SIZE,
     _analyse_signature,
@@ -68,6 +69,14 @@ class Executable:
     _pending_registration: bool = False
     _base_id: str | None = None  # set on iteration copies: the id of the task they iterate
     _fast: bool | None = None  # True once the engine found it a plain call with no arguments (function tasks only)
+    _output_refs: tuple[OutputRef, ...] = ()  # bound keywords that are other tasks' outputs
+    timeout: float | None = None  # seconds a handler that can stop the task lets it run (None: no limit)
+
+    @property
+    def outputs(self) -> OutputRef:
+        """This task's result, to bind to another task's parameter: ``b(x=a.outputs["key"])`` (resolved when ``b``
+        runs; ``a`` must be upstream of ``b``)."""
+        return OutputRef(self.task_id)
 
     @property
     def leftmost(self) -> Executable:
@@ -188,8 +197,9 @@ class TaskWrapper(Executable, Generic[P, R]):
         max_cycles: int | None = None,
         max_retries: int | None = None,
         retry_policy: RetryPolicy | None = None,
+        timeout: float | None = None,
     ) -> None:
-        _validate_task_options(task_id, func, max_cycles, max_retries, retry_policy)
+        _validate_task_options(task_id, func, max_cycles, max_retries, retry_policy, timeout, handler_type)
         self.task_id = task_id
         self.func = func
         self.inject_context = inject_context
@@ -200,6 +210,7 @@ class TaskWrapper(Executable, Generic[P, R]):
         self.max_cycles = max_cycles
         self.retry_policy = retry_policy
         self.max_retries = retry_policy.max_retries if retry_policy is not None else max_retries
+        self.timeout = timeout
         self._bound_kwargs: dict[str, Any] = _NO_KWARGS  # shared until bound: no dict per task
         self._iteration_data: Any = _MISSING
         self.__name__ = getattr(func, "__name__", task_id)
@@ -276,6 +287,11 @@ class TaskWrapper(Executable, Generic[P, R]):
         new_id = kwargs.pop("task_id", None) or f"{self.__name__}_{uuid.uuid4().hex[:8]}"
         clone = self._copy(new_id, register=True)
         clone._bound_kwargs = {**self._bound_kwargs, **kwargs}
+        refs = tuple(v for v in clone._bound_kwargs.values() if isinstance(v, OutputRef))
+        if refs:
+            clone._output_refs = refs
+        else:
+            clone.__dict__.pop("_output_refs", None)
         return clone
 
     def _copy(self, task_id: str, *, register: bool) -> TaskWrapper[P, R]:
@@ -320,14 +336,27 @@ class TaskWrapper(Executable, Generic[P, R]):
         finally:
             set_active_execution_context(previous)
 
+    def resolve_inputs(self, tctx: TaskExecutionContext) -> dict[str, Any]:
+        """The keyword arguments one attempt passes to the function: its parameters resolved from the channel
+        (D11), then the bound instance's keywords. A handler that runs the task in another process resolves them
+        here and calls :meth:`call_with_inputs` there."""
+        signature = self._signature_cache or self._signature()
+        return self._keyword_arguments(tctx, signature[0] if self._iteration_data is _MISSING else signature[5])
+
+    def call_with_inputs(self, tctx: TaskExecutionContext, inputs: dict[str, Any]) -> Any:
+        """Call the function for one attempt with ``inputs`` (from :meth:`resolve_inputs`) instead of resolving
+        its parameters here; injection and iteration data (D8) work as in :meth:`run`."""
+        return self._invoke(tctx, inputs=inputs)
+
     def _invoke(
-        self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+        self, tctx: TaskExecutionContext, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> Any:
         """Call the function for one attempt: resolve keywords (D11), inject, pass iteration data (D8)."""
         signature = self._signature_cache or self._signature()
         data = self._iteration_data
         resolvable = signature[0] if data is _MISSING else signature[5]
-        call_kwargs = self._keyword_arguments(tctx, resolvable)
+        call_kwargs = self._keyword_arguments(tctx, resolvable) if inputs is None else dict(inputs)
         if self.inject_llm_client or self.inject_llm_agent:
             self._inject_services(tctx, call_kwargs)
         if kwargs:
@@ -358,13 +387,19 @@ class TaskWrapper(Executable, Generic[P, R]):
     def _keyword_arguments(
         self, tctx: TaskExecutionContext, resolvable: tuple[tuple[str, bool], ...]
     ) -> dict[str, Any]:
-        """Resolved parameters (D11), then the bound instance's keywords over them."""
+        """Resolved parameters (D11), then the bound instance's keywords over them (output references looked up)."""
         if resolvable and self.resolve_keyword_args:
             call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
-            if self._bound_kwargs:
-                call_kwargs.update(self._bound_kwargs)
-            return call_kwargs
-        return dict(self._bound_kwargs) if self._bound_kwargs else {}
+        else:
+            call_kwargs = {}
+        if self._bound_kwargs:
+            call_kwargs.update(self._bound_kwargs)
+            if self._output_refs:
+                results = tctx.execution_context.results
+                for name, value in self._bound_kwargs.items():
+                    if isinstance(value, OutputRef):
+                        call_kwargs[name] = value.resolve(results)
+        return call_kwargs
 
     def _inject_services(self, tctx: TaskExecutionContext, call_kwargs: dict[str, Any]) -> None:
         """D14: pass the run's LLM client and the named agent to the parameters the signature names."""
@@ -406,6 +441,7 @@ _DEFAULT_ATTRIBUTES: dict[str, Any] = {
     "max_cycles": None,
     "retry_policy": None,
     "max_retries": None,
+    "timeout": None,
     "_bound_kwargs": _NO_KWARGS,
     "_iteration_data": _MISSING,
     "_signature_cache": None,
