@@ -33,6 +33,7 @@ def task(
     max_cycles: int | None = None,
     max_retries: int | None = None,
     retry_policy: RetryPolicy | None = None,
+    timeout: float | None = None,
 ) -> Callable[[Callable[P, R]], TaskWrapper[P, R]]: ...
 
 
@@ -49,6 +50,7 @@ def task(
     max_cycles: int | None = None,
     max_retries: int | None = None,
     retry_policy: RetryPolicy | None = None,
+    timeout: float | None = None,
 ) -> Any:
     """Turn a function into a :class:`TaskWrapper`.
 
@@ -65,6 +67,10 @@ def task(
         max_cycles: Budget of ``next_iteration`` cycles for this task.
         max_retries: Retries after a failure.
         retry_policy: Backoff policy; its ``max_retries`` wins over ``max_retries``.
+        timeout: Seconds the task may run before its handler stops it and raises ``TaskTimeoutError``. Honoured by
+            handlers that run the task in another process (``subprocess``, ``docker``), where it wins over the
+            handler's own default; the in-process ``direct`` handler cannot stop a task and ignores it (with a
+            warning logged when the task is made).
     """
     if id is not None and task_id is not None and id != task_id:
         raise TypeError(f"@task got both id={id!r} and task_id={task_id!r}; use one")
@@ -96,6 +102,7 @@ def task(
             max_cycles=max_cycles,
             max_retries=max_retries,
             retry_policy=retry_policy,
+            timeout=timeout,
         )
 
     if id_or_func is not None:

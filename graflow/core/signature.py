@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 #: What the engine needs to know of a task function's parameters (see ``_analyse_signature``).
 _Signature = tuple[tuple[tuple[str, bool], ...], bool, bool, frozenset[str], str | None, tuple[tuple[str, bool], ...]]
@@ -93,7 +97,8 @@ def run_coroutine(coroutine: Any) -> Any:
 
 
 def _validate_task_options(
-    task_id: Any, func: Any, max_cycles: Any, max_retries: Any, retry_policy: Any
+    task_id: Any, func: Any, max_cycles: Any, max_retries: Any, retry_policy: Any, timeout: Any = None,
+    handler_type: str | None = None,
 ) -> None:
     """Reject options that could only fail later, naming the task and the option."""
     if not isinstance(task_id, str) or not task_id:
@@ -107,6 +112,21 @@ def _validate_task_options(
             raise ValueError(f"Task '{task_id}': {name} must be an int >= 0, got {value!r}")
     if retry_policy is not None and not hasattr(retry_policy, "max_retries"):
         raise TypeError(f"Task '{task_id}': retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}")
+    if timeout is not None:
+        _check_timeout(task_id, timeout, handler_type or "direct")
+
+
+def _check_timeout(task_id: str, timeout: Any, handler_type: str) -> None:
+    """``timeout`` must be a positive number of seconds. The in-process handler cannot stop a running function, so
+    a timeout on a task it runs is ignored: say so once, when the task is made, not on every run."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ValueError(f"Task '{task_id}': timeout must be a positive number of seconds, got {timeout!r}")
+    if handler_type == "direct":
+        logger.warning(
+            "Task '%s' has timeout=%gs but runs in-process (handler 'direct'), which cannot stop it: the timeout is "
+            "ignored. Run it with a handler that uses another process, e.g. @task(handler=\"subprocess\") with "
+            "SubprocessTaskHandler registered under that name.", task_id, timeout,
+        )
 
 
 __all__ = ["llm_param", "run_coroutine"]
