@@ -14,6 +14,7 @@ The run's parts live in objects of their own, each with one responsibility:
 from __future__ import annotations
 
 import contextlib
+import operator
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -42,15 +43,13 @@ if TYPE_CHECKING:
 
 
 def _on_run(name: str, doc: str) -> property:
-    """A read-write attribute of the context that lives on its :class:`RunState`."""
-
-    def get(self: ExecutionContext) -> Any:
-        return getattr(self.run, name)
+    """A read-write attribute of the context that lives on its :class:`RunState` (read through a C-level getter:
+    tasks read these on every call)."""
 
     def set_(self: ExecutionContext, value: Any) -> None:
         setattr(self.run, name, value)
 
-    return property(get, set_, doc=doc)
+    return property(operator.attrgetter(f"run.{name}"), set_, doc=doc)
 
 
 class ExecutionContext(ContextPersistence, LegacyContextAPI):

@@ -356,7 +356,12 @@ class TaskWrapper(Executable, Generic[P, R]):
         signature = self._signature_cache or self._signature()
         data = self._iteration_data
         resolvable = signature[0] if data is _MISSING else signature[5]
-        call_kwargs = self._keyword_arguments(tctx, resolvable) if inputs is None else dict(inputs)
+        if inputs is not None:  # resolved already (a handler that runs the task in another process)
+            call_kwargs = dict(inputs)
+        elif resolvable or self._bound_kwargs:
+            call_kwargs = self._keyword_arguments(tctx, resolvable)
+        else:
+            call_kwargs = {}
         if self.inject_llm_client or self.inject_llm_agent:
             self._inject_services(tctx, call_kwargs)
         if kwargs:

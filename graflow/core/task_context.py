@@ -138,11 +138,13 @@ class TaskExecutionContext:
     # -- control ----------------------------------------------------------------------------------------------------
     def next_task(self, executable: Executable, goto: bool = False) -> str:
         """Queue ``executable`` after this task (D1 decides whether static successors still run)."""
-        return self.execution_context._schedule_dynamic(self, executable, goto=goto)
+        ctx = self.execution_context
+        return ctx.run.schedule_dynamic(ctx, self, executable, goto=goto)
 
     def next_iteration(self, data: Any = None) -> str:
         """Queue another run of this task with ``data`` (D8). Raises CycleLimitExceededError past the budget."""
-        return self.execution_context._schedule_iteration(self, data)
+        ctx = self.execution_context
+        return ctx.run.schedule_iteration(ctx, self, data)
 
     def terminate_workflow(self, message: str = "") -> None:
         """Finish this task normally, then stop the run without running anything else."""
