@@ -43,3 +43,8 @@ CHECKPOINT_STALE_TEMP_SECONDS = 3600.0  # a temp file older than this, of a dead
 
 # Metrics -------------------------------------------------------------------------------------------------------------
 METRICS_MAX_TASK_LABELS = 1000  # distinct task labels PrometheusMetrics admits per registry; later ones go to "_other"
+
+# Task handlers that run a task in another process --------------------------------------------------------------------
+HANDLER_KILL_GRACE_SECONDS = 2.0  # a timed-out child gets SIGTERM, then SIGKILL after this long
+HANDLER_STDERR_TAIL_LINES = 20  # stderr lines of a crashed child quoted in its error
+DOCKER_IMAGE = "python:3.11-slim"

@@ -119,6 +119,24 @@ class RunPausedError(GraflowError):
         """Called once the run is paused and checkpointed at ``checkpoint_path`` (``checkpoint``: its metadata)."""
 
 
+class TaskTimeoutError(GraflowRuntimeError):
+    """A task ran longer than its ``timeout`` and its handler stopped it.
+
+    Attributes:
+        task_id: The task that was stopped.
+        timeout: The limit it exceeded, in seconds.
+    """
+
+    def __init__(self, task_id: str, timeout: float) -> None:
+        self.task_id = task_id
+        self.timeout = timeout
+        super().__init__(f"Task '{task_id}' timed out after {timeout:g}s and was stopped")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent back pickled by workers: rebuild it from its fields, not from ``args``.
+        return (type(self), (self.task_id, self.timeout))
+
+
 class GraphCompilationError(GraflowError):
     """The graph cannot be run as given (start node detection, duplicate ids)."""
 
@@ -226,6 +244,7 @@ __all__ = [
     "RunPausedError",
     "TaskError",
     "TaskFailedError",
+    "TaskTimeoutError",
     "WorkerShutdown",
     "as_runtime_error",
     "error_message",

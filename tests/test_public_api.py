@@ -78,6 +78,10 @@ EXTRA_PATHS: list[tuple[str, list[str]]] = [
     ("graflow.api.main", ["main", "parse_args", "create_app_from_args"]),
     ("graflow.api.endpoints.feedback", ["router"]),
     ("graflow.api.endpoints.feedback_ui", ["router"]),
+    ("graflow.core.handlers.docker", ["DockerTaskHandler"]),
+    ("graflow.core.handlers.subprocess", ["SubprocessTaskHandler"]),
+    ("graflow.handlers", ["DockerTaskHandler", "SubprocessTaskHandler", "ProcessTaskHandler", "TaskProcessError",
+                          "HandlerUnavailableError"]),
 ]
 
 
@@ -106,6 +110,8 @@ def test_top_level_names_are_the_same_objects() -> None:
         ("graflow.core.task:TaskWrapper", ["task_id", "func", "inject_context", "inject_llm_client",
                                            "inject_llm_agent", "register_to_context", "handler_type",
                                            "resolve_keyword_args", "max_cycles", "max_retries", "retry_policy"]),
+        ("graflow.core.handlers.docker:DockerTaskHandler", ["image", "auto_remove", "environment", "volumes",
+                                                             "device_requests", "auto_mount_graflow"]),
         ("graflow.core.task:ParallelGroup", ["tasks", "name"]),
         ("graflow.core.context:ExecutionContext.create", ["graph", "start_node", "max_steps", "default_max_cycles",
                                                           "default_max_retries", "channel_backend", "config",

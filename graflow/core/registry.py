@@ -45,6 +45,8 @@ BUILTIN: dict[str, dict[str, str]] = {
     "prompt_manager": {"default": "graflow.prompts.yaml_manager:YAMLPromptManager"},
     "feedback_manager": {"default": "graflow.hitl.context_api:default_manager"},
     "hitl": {"request": "graflow.hitl.context_api:request_feedback"},
+    # the run store (graflow.runs): "default" opens one by URL, "recorder" is the hook that records runs into one
+    "run_store": {"default": "graflow.runs:open_run_store", "recorder": "graflow.runs:recorder_for"},
 }
 
 _registered: dict[str, dict[str, Any]] = {}

@@ -337,15 +337,12 @@ class TaskWrapper(Executable, Generic[P, R]):
             set_active_execution_context(previous)
 
     def resolve_inputs(self, tctx: TaskExecutionContext) -> dict[str, Any]:
-        """The keyword arguments one attempt passes to the function: its parameters resolved from the channel
-        (D11), then the bound instance's keywords. A handler that runs the task in another process resolves them
-        here and calls :meth:`call_with_inputs` there."""
+        """An attempt's keyword arguments (D11, then bound keywords), for :meth:`call_with_inputs` elsewhere."""
         signature = self._signature_cache or self._signature()
         return self._keyword_arguments(tctx, signature[0] if self._iteration_data is _MISSING else signature[5])
 
     def call_with_inputs(self, tctx: TaskExecutionContext, inputs: dict[str, Any]) -> Any:
-        """Call the function for one attempt with ``inputs`` (from :meth:`resolve_inputs`) instead of resolving
-        its parameters here; injection and iteration data (D8) work as in :meth:`run`."""
+        """Call the function for one attempt with ``inputs`` as its resolved keyword arguments (no resolution)."""
         return self._invoke(tctx, inputs=inputs)
 
     def _invoke(
