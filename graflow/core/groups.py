@@ -8,7 +8,8 @@ from typing import Any
 from graflow.core import registry
 from graflow.core.ambient import active_execution_context, dsl_target
 from graflow.core.protocols import CoordinationBackend
-from graflow.core.task import Executable, SequentialTask
+from graflow.core.sequence import SequentialTask
+from graflow.core.task import Executable
 
 
 class ParallelGroup(Executable):
