@@ -2,7 +2,9 @@
 
 ``create_feedback_api`` keeps Graflow 0.2's signature. Additions: ``auth_token`` (or the ``GRAFLOW_API_TOKEN``
 environment variable) protects every route but ``GET /health``; errors answer ``{"error", "detail"}``; with
-``cors_origins`` left at ``*``, CORS never allows credentials.
+``cors_origins`` left at ``*``, CORS never allows credentials; ``resume=True`` runs a
+:class:`~graflow.hitl.resumer.FeedbackResumer` while the app is up, so a run paused on a question resumes in this
+process once the question is answered (``python -m graflow.api`` turns it on unless ``--no-resume`` is given).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from graflow.api.errors import install_error_handlers
 from graflow.config import env
 from graflow.hitl.backend.base import FeedbackBackend
 from graflow.hitl.manager import FeedbackManager
+from graflow.hitl.resumer import FeedbackResumer
 
 #: Environment variable holding the API's bearer token when ``auth_token`` is not given.
 TOKEN_ENV = "GRAFLOW_API_TOKEN"
@@ -42,6 +45,8 @@ def create_feedback_api(
     enable_web_ui: bool = True,
     *,
     auth_token: str | None = None,
+    resume: bool = False,
+    resumer_options: dict[str, Any] | None = None,
 ) -> FastAPI:
     """Build the feedback app.
 
@@ -57,16 +62,28 @@ def create_feedback_api(
         enable_web_ui: Serve the pages under ``/ui/feedback``.
         auth_token: Bearer token required on every route but ``GET /health``; None reads ``GRAFLOW_API_TOKEN``,
             ``""`` turns protection off.
+        resume: While the app runs (its lifespan), resume the runs paused on questions answered in this store.
+            ``app.state.resume`` holds the choice and may be changed before the app starts.
+        resumer_options: Keyword arguments of :class:`~graflow.hitl.resumer.FeedbackResumer` (``poll_interval``,
+            ``lease``, ``max_concurrent`` ...).
 
     Returns:
-        The app; ``app.state.feedback_manager`` is its :class:`~graflow.hitl.manager.FeedbackManager`.
+        The app; ``app.state.feedback_manager`` is its :class:`~graflow.hitl.manager.FeedbackManager` and, while
+        the app runs with ``resume``, ``app.state.resumer`` its resumer (None otherwise).
     """
     manager = FeedbackManager(backend=feedback_backend, backend_config=feedback_config)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        manager.close()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resumer = FeedbackResumer(manager, **(resumer_options or {})).start() if app.state.resume else None
+        app.state.resumer = resumer
+        try:
+            yield
+        finally:
+            if resumer is not None:
+                resumer.stop()
+            app.state.resumer = None
+            manager.close()
 
     app = FastAPI(
         title=title,
@@ -78,6 +95,8 @@ def create_feedback_api(
         lifespan=lifespan,
     )
     app.state.feedback_manager = manager
+    app.state.resume = resume
+    app.state.resumer = None
     if enable_web_ui:
         app.state.templates = Jinja2Templates(directory=str(_PACKAGE_DIR / "templates"))
         static_dir = _PACKAGE_DIR / "static"

@@ -1,8 +1,10 @@
 """``python -m graflow.api`` (or ``python -m graflow.api.main``): serve the feedback API and web UI with uvicorn.
 
 Flags are Graflow 0.2's, plus ``--auth-token`` (default: the ``GRAFLOW_API_TOKEN`` environment variable) and
-``--no-resume``. CORS is off unless ``--enable-cors`` is given. ``--reload`` and ``--workers N`` work: the app is
-then built in each server process from the same flags.
+``--no-resume``. Unless ``--no-resume`` is given, the server also resumes the runs paused on questions answered in
+its store (:class:`graflow.hitl.resumer.FeedbackResumer`, in the server process; with ``--workers N`` each process
+runs one and their claims keep a run from being resumed twice). CORS is off unless ``--enable-cors`` is given.
+``--reload`` and ``--workers N`` work: the app is then built in each server process from the same flags.
 """
 
 from __future__ import annotations
@@ -98,8 +100,8 @@ def create_app_from_args(args: argparse.Namespace) -> FastAPI:
         cors_origins=args.cors_origins if args.enable_cors else None,
         enable_web_ui=not args.disable_web_ui,
         auth_token=args.auth_token,
+        resume=not args.no_resume,
     )
-    app.state.resume = not args.no_resume
     return app
 
 
@@ -140,7 +142,11 @@ def main(args: list[str] | None = None) -> None:
     except ImportError as exc:
         _fail(f"the API needs the 'api' extra (pip install 'graflow[api]'): {exc}")
     where = parsed.data_dir if parsed.backend == "filesystem" else f"{parsed.redis_host}:{parsed.redis_port}"
-    print(f"Graflow feedback API: {parsed.backend} backend ({where}), http://{parsed.host}:{parsed.port}/docs")
+    resuming = "off (--no-resume)" if parsed.no_resume else "on"
+    print(
+        f"Graflow feedback API: {parsed.backend} backend ({where}), http://{parsed.host}:{parsed.port}/docs; "
+        f"resuming paused runs: {resuming}"
+    )
     if parsed.reload or parsed.workers > 1:
         # uvicorn needs an import string to start several processes; each builds the app from the same flags.
         os.environ[ARGS_ENV] = json.dumps(argv)

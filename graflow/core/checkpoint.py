@@ -135,6 +135,16 @@ def _default_location(context: ExecutionContext, unix_ts: int) -> str:
     return f"{base}?{query}" if sep else base
 
 
+def _unused_base(store: CheckpointStore, base: str) -> str:
+    """``base``, or ``base_<n>`` when a checkpoint of that name exists already (a run that pauses again at the
+    same step within the same second must not replace its earlier checkpoint)."""
+    candidate, n = base, 1
+    while store.exists(candidate):
+        n += 1
+        candidate = f"{base}_{n}"
+    return candidate
+
+
 class CheckpointManager:
     """Create and restore workflow checkpoints."""
 
@@ -168,6 +178,8 @@ class CheckpointManager:
         unix_ts = int(time.time())
         location = path if path is not None else _default_location(context, unix_ts)
         store, base = open_store(location)
+        if path is None:
+            base = _unused_base(store, base)  # a second checkpoint at the same step in the same second
         state = context.get_checkpoint_state()
         state["resuming_task_id"] = resuming_task_id
         try:

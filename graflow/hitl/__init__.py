@@ -8,7 +8,11 @@ with :meth:`graflow.hitl.manager.FeedbackManager.provide_feedback`. The pieces:
 - :mod:`graflow.hitl.manager`: :class:`~graflow.hitl.manager.FeedbackManager`, the ask-wait-answer flow;
 - :mod:`graflow.hitl.backend`: where requests live (filesystem or Redis);
 - :mod:`graflow.hitl.handler`: notifications (webhook, Slack);
-- :mod:`graflow.hitl.resume`: which id a request reuses when its task runs again after a pause.
+- :mod:`graflow.hitl.resume`: which id a request reuses when its task runs again after a pause;
+- :mod:`graflow.hitl.resumer`: :class:`~graflow.hitl.resumer.FeedbackResumer`, which resumes a paused run once its
+  question is answered (run by ``python -m graflow.api`` and ``graflow hitl resumer``);
+- :mod:`graflow.hitl.resume_state`: how a resumption is claimed and recorded in the request, so that several
+  resumers never resume a run twice and a dead one's claim is taken over.
 """
 
 __all__: list[str] = []

@@ -7,6 +7,7 @@ process.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from graflow.exceptions import GraflowError, RunPausedError
@@ -19,7 +20,8 @@ class FeedbackTimeoutError(RunPausedError):
     again with the same feedback id, e.g. after the run is resumed from a checkpoint. Raised in a workflow, it
     pauses the run (a :class:`~graflow.exceptions.RunPausedError`, D23): the engine checkpoints it and records where in
     the request's metadata (``checkpoint_path``, ``checkpoint_id``, ``checkpoint_created_at``,
-    ``checkpoint_steps``, ``checkpoint_reason``), so the run can be resumed when someone answers.
+    ``checkpoint_steps``, ``checkpoint_reason``, ``workflow_name``, and ``working_dir`` when the path is relative), so
+    the run can be resumed when someone answers (see :mod:`graflow.hitl.resumer`).
 
     Args:
         feedback_id: Id of the request that timed out.
@@ -51,6 +53,7 @@ class FeedbackTimeoutError(RunPausedError):
             "checkpoint_steps": getattr(checkpoint, "steps", None),
             "checkpoint_reason": self.reason,
             "workflow_name": getattr(context, "workflow_name", None),
+            **_working_dir(checkpoint_path),
         })
 
     def __reduce__(self) -> tuple[object, ...]:
@@ -74,6 +77,13 @@ class FeedbackCancelledError(GraflowError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild_cancelled, (self.feedback_id, self.task_id))
+
+
+def _working_dir(checkpoint_path: str) -> dict[str, str]:
+    """``{"working_dir": <cwd>}`` for a relative file path: what a resumer in another folder resolves it against."""
+    if "://" in checkpoint_path or os.path.isabs(checkpoint_path):
+        return {}
+    return {"working_dir": os.getcwd()}
 
 
 def _rebuild_timeout(

@@ -284,11 +284,14 @@ class FeedbackManager:
         Returns:
             The updated request, or None when it is unknown.
         """
-        stored = self._backend.get_request(feedback_id)
-        if stored is None:
-            return None
-        merged = {**stored.metadata, **metadata}
-        return self._backend.transition(feedback_id, STATUSES, None, changes={"metadata": merged})
+        added = dict(metadata)
+
+        def merge(stored: FeedbackRequest) -> dict[str, Any]:
+            # Merged inside the backend's atomic step, so concurrent additions (the engine's checkpoint details,
+            # a resumer's progress) never overwrite each other.
+            return {"metadata": {**stored.metadata, **added}}
+
+        return self._backend.transition(feedback_id, STATUSES, None, changes=merge)
 
     def _publish(self, feedback_id: str) -> None:
         try:

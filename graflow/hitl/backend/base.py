@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from graflow.hitl.types import FeedbackRequest, FeedbackResponse
+
+#: What ``transition`` changes besides the status: fixed fields, or a function of the current request that returns
+#: them (or None to refuse the change), evaluated inside the atomic step.
+Changes: TypeAlias = Mapping[str, Any] | Callable[[FeedbackRequest], Mapping[str, Any] | None] | None
+
+#: Called with the feedback id of a request that was answered or cancelled (see ``FeedbackBackend.start_watcher``).
+ChangeCallback: TypeAlias = Callable[[str], None]
 
 # Serialises the default, read-modify-write transition of backends that do not provide an atomic one.
 _DEFAULT_TRANSITION_LOCK = threading.Lock()
@@ -87,6 +94,21 @@ class FeedbackBackend(ABC):
     def stop_listener(self, feedback_id: str, notification_event: threading.Event) -> None:  # noqa: B027
         """Stop the listener started by :meth:`start_listener` for this id and event (no-op by default)."""
 
+    def start_watcher(self, on_change: ChangeCallback) -> threading.Thread | None:
+        """Call ``on_change(feedback_id)`` after every :meth:`publish`, whichever request it names.
+
+        Watchers serve whoever follows the whole store (the resumer of paused runs). ``on_change`` runs on the
+        publishing or listening thread, so it must return quickly. Notifications are a shortcut, never the only way
+        to learn of a change: a watcher also reads the store now and then.
+
+        Returns:
+            The thread that listens, or None when no thread was started (the default: no notifications).
+        """
+        return None
+
+    def stop_watcher(self, on_change: ChangeCallback) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Stop calling ``on_change`` (no-op by default)."""
+
     def transition(
         self,
         feedback_id: str,
@@ -94,7 +116,7 @@ class FeedbackBackend(ABC):
         status: str | None,
         *,
         response: FeedbackResponse | None = None,
-        changes: Mapping[str, Any] | None = None,
+        changes: Changes = None,
     ) -> FeedbackRequest | None:
         """Change a request's status in one atomic step, if its current status allows it.
 
@@ -103,11 +125,14 @@ class FeedbackBackend(ABC):
             allowed: Statuses the request may be in for the change to happen.
             status: The new status; None keeps the current one (to change other fields only).
             response: Stored in the same step (before the request is updated), when given.
-            changes: Other fields of the request to replace in the same step.
+            changes: Other fields of the request to replace in the same step: a mapping, or a function that gets
+                the current request and returns the fields (or None to refuse the whole change). The function runs
+                inside the atomic step, so it decides on what is stored now (a compare-and-set); it may run more
+                than once when a backend retries the step, so it must not have side effects.
 
         Returns:
-            The updated request, or None when the request does not exist or its status is not in ``allowed``
-            (nothing is written then).
+            The updated request, or None when the request does not exist, its status is not in ``allowed``, or
+            ``changes`` refused (nothing is written then).
 
         The default reads, checks and writes under a process-wide lock: atomic among threads of one process only.
         Backends shared between processes override it.
@@ -116,7 +141,9 @@ class FeedbackBackend(ABC):
             request = self.get_request(feedback_id)
             if request is None or request.status not in allowed:
                 return None
-            updated = updated_request(request, status, changes)
+            updated = apply_changes(request, status, changes)
+            if updated is None:
+                return None
             if response is not None:
                 self.store_response(response)
             self.store_request(updated)
@@ -132,6 +159,17 @@ def updated_request(request: FeedbackRequest, status: str | None, changes: Mappi
     if status is not None:
         update["status"] = status
     return request.model_copy(update=update)
+
+
+def apply_changes(request: FeedbackRequest, status: str | None, changes: Changes) -> FeedbackRequest | None:
+    """What :meth:`FeedbackBackend.transition` writes: ``request`` with ``changes`` (evaluated on it when it is a
+    function) and ``status``; None when a function refuses."""
+    if callable(changes):
+        computed = changes(request)
+        if computed is None:
+            return None
+        return updated_request(request, status, computed)
+    return updated_request(request, status, changes)
 
 
 def newest_first(requests: list[FeedbackRequest], n_recent: int | None = None) -> list[FeedbackRequest]:
@@ -153,4 +191,12 @@ def matches(request: FeedbackRequest, session_id: str | None, status: str | None
     return (not session_id or request.session_id == session_id) and (not status or request.status == status)
 
 
-__all__ = ["FeedbackBackend", "updated_request", "newest_first", "matches"]
+__all__ = [
+    "FeedbackBackend",
+    "Changes",
+    "ChangeCallback",
+    "apply_changes",
+    "updated_request",
+    "newest_first",
+    "matches",
+]

@@ -16,12 +16,12 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from graflow.hitl.backend.base import FeedbackBackend, matches, newest_first, updated_request
+from graflow.hitl.backend.base import ChangeCallback, Changes, FeedbackBackend, apply_changes, matches, newest_first
 from graflow.hitl.types import PENDING, FeedbackRequest, FeedbackResponse, is_valid_feedback_id, validate_feedback_id
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ TEMP_MARKER = ".tmp-"
 # Waiters of this process, by (resolved data_dir, feedback_id): publish() sets their events.
 _local_waiters: dict[tuple[str, str], set[threading.Event]] = {}
 _local_waiters_lock = threading.Lock()
+# Watchers of this process, by resolved data_dir: publish() of any id calls them (guarded by the same lock).
+_local_watchers: dict[str, list[ChangeCallback]] = {}
 
 
 class FilesystemFeedbackBackend(FeedbackBackend):
@@ -90,7 +92,7 @@ class FilesystemFeedbackBackend(FeedbackBackend):
         status: str | None,
         *,
         response: FeedbackResponse | None = None,
-        changes: Mapping[str, Any] | None = None,
+        changes: Changes = None,
     ) -> FeedbackRequest | None:
         """Atomic across processes: the check and both writes happen under the folder lock."""
         if not is_valid_feedback_id(feedback_id) or not self.data_dir.is_dir():
@@ -99,7 +101,9 @@ class FilesystemFeedbackBackend(FeedbackBackend):
             request = self.get_request(feedback_id)
             if request is None or request.status not in allowed:
                 return None
-            updated = updated_request(request, status, changes)
+            updated = apply_changes(request, status, changes)
+            if updated is None:
+                return None
             if response is not None:
                 # The response first: a waiter that sees it returns it, whatever the request file says meanwhile.
                 _write_atomic(self._path(self.responses_dir, feedback_id), response.to_json())
@@ -108,11 +112,37 @@ class FilesystemFeedbackBackend(FeedbackBackend):
 
     # -- notifications (within this process) ----------------------------------------------------------------------
     def publish(self, feedback_id: str) -> None:
-        """Wake the waiters of ``feedback_id`` in this process."""
+        """Wake the waiters of ``feedback_id`` and tell the watchers of this folder, in this process."""
+        key = self._waiter_key(feedback_id)
         with _local_waiters_lock:
-            events = list(_local_waiters.get(self._waiter_key(feedback_id), ()))
+            events = list(_local_waiters.get(key, ()))
+            watchers = list(_local_watchers.get(key[0], ()))
         for event in events:
             event.set()
+        for on_change in watchers:
+            try:
+                on_change(feedback_id)
+            except Exception:  # a watcher's failure must not fail the answer that was just stored
+                logger.exception("Feedback watcher %r failed", on_change)
+
+    def start_watcher(self, on_change: ChangeCallback) -> threading.Thread | None:
+        """Call ``on_change`` on every :meth:`publish` to this folder in this process (no thread; returns None).
+
+        Another process's answers are not announced: a watcher finds them on its next read of the folder.
+        """
+        with _local_waiters_lock:
+            _local_watchers.setdefault(os.path.realpath(self.data_dir), []).append(on_change)
+        return None
+
+    def stop_watcher(self, on_change: ChangeCallback) -> None:
+        """Forget ``on_change``."""
+        key = os.path.realpath(self.data_dir)
+        with _local_waiters_lock:
+            watchers = _local_watchers.get(key, [])
+            if on_change in watchers:
+                watchers.remove(on_change)
+            if not watchers:
+                _local_watchers.pop(key, None)
 
     def start_listener(self, feedback_id: str, notification_event: threading.Event) -> threading.Thread | None:
         """Register ``notification_event`` for :meth:`publish` in this process; no thread is needed (returns None)."""

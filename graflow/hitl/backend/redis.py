@@ -12,12 +12,12 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import redis
 
-from graflow.hitl.backend.base import FeedbackBackend, matches, newest_first, updated_request
+from graflow.hitl.backend.base import ChangeCallback, Changes, FeedbackBackend, apply_changes, matches, newest_first
 from graflow.hitl.types import PENDING, FeedbackRequest, FeedbackResponse, is_valid_feedback_id, validate_feedback_id
 from graflow.utils.redis_utils import create_redis_client, extract_redis_config
 
@@ -69,6 +69,7 @@ class RedisFeedbackBackend(FeedbackBackend):
         self.expiration_days = expiration_days
         self._ttl = int(expiration_days * 86_400) if expiration_days and expiration_days > 0 else None
         self._listeners: dict[tuple[str, threading.Event], threading.Event] = {}
+        self._watchers: dict[ChangeCallback, threading.Event] = {}
         self._listeners_lock = threading.Lock()
 
     @property
@@ -126,7 +127,7 @@ class RedisFeedbackBackend(FeedbackBackend):
         status: str | None,
         *,
         response: FeedbackResponse | None = None,
-        changes: Mapping[str, Any] | None = None,
+        changes: Changes = None,
     ) -> FeedbackRequest | None:
         """Atomic across processes: an optimistic transaction on the request key, retried on conflict."""
         if not is_valid_feedback_id(feedback_id):
@@ -137,10 +138,12 @@ class RedisFeedbackBackend(FeedbackBackend):
                 try:
                     pipe.watch(key)  # type: ignore[no-untyped-call]
                     request = _parse(pipe.get(key), FeedbackRequest.from_json)
-                    if request is None or request.status not in allowed:
+                    updated = None
+                    if request is not None and request.status in allowed:
+                        updated = apply_changes(request, status, changes)
+                    if updated is None:
                         pipe.unwatch()
                         return None
-                    updated = updated_request(request, status, changes)
                     pipe.multi()
                     if response is not None:
                         pipe.set(self.response_key(feedback_id), response.to_json(), ex=self._ttl)
@@ -184,11 +187,44 @@ class RedisFeedbackBackend(FeedbackBackend):
         if stop is not None:
             stop.set()
 
-    def close(self) -> None:
-        """Stop every listener thread. The client stays usable (it may be shared)."""
+    def start_watcher(self, on_change: ChangeCallback) -> threading.Thread | None:
+        """Subscribe to the pattern ``<prefix>:*`` (confirmed before returning) and start a thread that calls
+        ``on_change(feedback_id)`` for every :meth:`publish` of any process.
+
+        Returns None, after logging a warning, when Redis does not confirm the subscription; the watcher then only
+        reads the store.
+        """
+        pubsub = self._client.pubsub()
+        prefix = f"{self.key_prefix}:"
+        try:
+            pubsub.psubscribe(_GLOB_SPECIAL.sub(r"\\\1", prefix) + "*")
+            _await_subscription(pubsub, "psubscribe")
+        except (redis.RedisError, OSError, TimeoutError) as exc:
+            logger.warning("Cannot watch feedback notifications, reading the store instead: %s", exc)
+            _close_quietly(pubsub)
+            return None
+        stop = threading.Event()
         with self._listeners_lock:
-            stops = list(self._listeners.values())
+            self._watchers[on_change] = stop
+        thread = threading.Thread(
+            target=_watch, args=(pubsub, prefix, on_change, stop), name="graflow-feedback-watcher", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def stop_watcher(self, on_change: ChangeCallback) -> None:
+        """Stop the watcher thread of ``on_change``; it unsubscribes and exits within a fraction of a second."""
+        with self._listeners_lock:
+            stop = self._watchers.pop(on_change, None)
+        if stop is not None:
+            stop.set()
+
+    def close(self) -> None:
+        """Stop every listener and watcher thread. The client stays usable (it may be shared)."""
+        with self._listeners_lock:
+            stops = [*self._listeners.values(), *self._watchers.values()]
             self._listeners.clear()
+            self._watchers.clear()
         for stop in stops:
             stop.set()
 
@@ -230,14 +266,14 @@ def _parse(raw: Any, parse: Callable[[Any], _Record]) -> _Record | None:
         return None
 
 
-def _await_subscription(pubsub: Any) -> None:
+def _await_subscription(pubsub: Any, kind: str = "subscribe") -> None:
     deadline = time.monotonic() + SUBSCRIBE_TIMEOUT
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("Redis did not confirm the subscription")
         message = pubsub.get_message(timeout=remaining)
-        if message is not None and message.get("type") == "subscribe":
+        if message is not None and message.get("type") == kind:
             return
 
 
@@ -251,6 +287,28 @@ def _listen(pubsub: Any, event: threading.Event, stop: threading.Event) -> None:
         # The waiter keeps polling the store; a lost connection costs latency, never an answer.
         if not stop.is_set():
             logger.warning("Feedback listener stopped: %s", exc)
+    finally:
+        _close_quietly(pubsub)
+
+
+def _watch(pubsub: Any, prefix: str, on_change: ChangeCallback, stop: threading.Event) -> None:
+    try:
+        while not stop.is_set():
+            message = pubsub.get_message(timeout=LISTENER_TICK)
+            if message is None or message.get("type") != "pmessage":
+                continue
+            channel = message.get("channel")
+            name = channel.decode() if isinstance(channel, bytes) else str(channel)
+            feedback_id = name[len(prefix) :]
+            if is_valid_feedback_id(feedback_id):
+                try:
+                    on_change(feedback_id)
+                except Exception:
+                    logger.exception("Feedback watcher %r failed", on_change)
+    except (redis.RedisError, OSError, ValueError) as exc:
+        # The watcher keeps reading the store; a lost connection costs latency, never a change.
+        if not stop.is_set():
+            logger.warning("Feedback watcher stopped: %s", exc)
     finally:
         _close_quietly(pubsub)
 
