@@ -96,6 +96,15 @@ class EngineHook:
     def on_queue_depth(self, *, queue: str, depth: int) -> None:
         """The number of tasks waiting in ``queue`` was observed."""
 
+    # Model calls (reported by graflow.llm) ------------------------------------------------------------------------
+    def on_llm_call(self, *, event: Any, context: ExecutionContext, task_id: str | None = None) -> None:
+        """A task of this run called a model, or ran an agent, and the call ended.
+
+        ``event`` is a ``graflow.llm.events.LLMCallEvent`` (model, operation, duration, token counts, success,
+        error type ...), reported after the call in the thread that made it, so the task that made it is still
+        running there. ``task_id`` is that task's id (None when the call came from outside a task).
+        """
+
 
 EVENTS: tuple[str, ...] = tuple(name for name in vars(EngineHook) if name.startswith("on_"))
 
@@ -127,6 +136,7 @@ class HookSet:
     on_task_dead_lettered: tuple[Callable[..., Any], ...]
     on_payload_rejected: tuple[Callable[..., Any], ...]
     on_queue_depth: tuple[Callable[..., Any], ...]
+    on_llm_call: tuple[Callable[..., Any], ...]
     #: ``on_task_timed`` as one callable (the listener itself when there is one, else a fan-out that isolates
     #: failures), or None when nobody listens: the engine calls it by position on every task.
     task_timed: Callable[..., Any] | None

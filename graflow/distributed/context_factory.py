@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from graflow.core.graph import TaskGraph
     from graflow.core.task import Executable
     from graflow.distributed.graph_store import GraphStore
+    from graflow.distributed.llm_services import PublishedLLMServices
     from graflow.distributed.records import SerializedTaskRecord
 
 #: How many graph objects a worker keeps.
@@ -149,6 +150,7 @@ class ExecutionContextFactory:
         fence: tuple[str, str, str, str] | None = None,
         channel: Channel | None = None,
         graph: TaskGraph | None = None,
+        llm_services: PublishedLLMServices | None = None,
     ) -> tuple[ExecutionContext, Executable]:
         """A context for ``record`` and the task to run in it.
 
@@ -164,6 +166,8 @@ class ExecutionContextFactory:
                 once the delivery lost its lease (:class:`~graflow.distributed.fenced_channel.FencedRedisChannel`).
             channel: The channel to run with, ready-made (a worker reuses one per session); overrides ``fence``.
             graph: The record's graph when the caller loaded it already.
+            llm_services: The LLM client and agent factories the record's session published: the context gets the
+                client, and an agent from each factory, called with the context.
 
         Raises:
             GraphNotFoundError: The graph blob is missing (never stored, or expired).
@@ -203,6 +207,8 @@ class ExecutionContextFactory:
         # A group member is one task of the producer's run: the run's start and end are the producer's to report.
         # A whole workflow submitted to the workers is a run of its own.
         ctx.workflow_events = record.group_id is None
+        if llm_services is not None:
+            llm_services.install(ctx)
         return ctx, graph.get_node(record.task_id)
 
 

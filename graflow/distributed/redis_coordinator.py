@@ -27,6 +27,7 @@ from graflow.core.handler import TaskResult
 from graflow.distributed.barrier import UNFED_SUFFIX, GroupBarrier, record_completion
 from graflow.distributed.context_factory import gc_paused
 from graflow.distributed.handler_registry import publish_handlers
+from graflow.distributed.llm_services import publish_llm_services
 from graflow.distributed.queue import DistributedTaskQueue
 from graflow.distributed.records import SerializedTaskRecord
 from graflow.exceptions import ConfigError, GraflowRuntimeError
@@ -143,6 +144,10 @@ class RedisCoordinator(TaskCoordinator):
             flush()
         if ctx.handlers:
             publish_handlers(queue.redis_client, queue.key_prefix, ctx.session_id, ctx.handlers, queue.signer)
+        services = getattr(ctx, "services", None)
+        if services is not None and services.has_llm_client:  # members use the run's client, rebuilt on workers
+            publish_llm_services(queue.redis_client, queue.key_prefix, ctx.session_id, queue.signer,
+                                 llm_client=services.llm_client, replace=False)
         bridge = _ChannelBridge.needed(ctx, queue)
         if bridge is not None:
             bridge.push(ctx.channel)

@@ -252,6 +252,7 @@ def submit_workflow(
     handlers: dict[str, Any] | None = None,
     signer: Any = None,
     no_worker_warning_after: float | None = defaults.SUBMIT_NO_WORKER_WARNING_SECONDS,
+    llm_client: Any = None,
 ) -> Any:
     """Run a workflow on the workers listening on ``key_prefix``.
 
@@ -272,6 +273,10 @@ def submit_workflow(
         no_worker_warning_after: Seconds of waiting after which one warning is logged when no worker has taken the
             run yet, naming the stream (``{key_prefix}:tasks``) and the Redis without password (default
             :data:`~graflow.defaults.SUBMIT_NO_WORKER_WARNING_SECONDS`; None: no warning).
+        llm_client: The run's LLM client (``inject_llm_client``, ``ctx.llm_client``). It travels as its model and
+            default parameters and the worker rebuilds it; without it the worker's default client is used. The
+            workflow's agents registered as factories (``wf.register_llm_agent(name, factory)``) travel too and
+            are called with the worker's context (see :mod:`graflow.distributed.llm_services`).
 
     Returns:
         The run's result when ``wait`` is True, else a :class:`WorkflowRun`.
@@ -285,6 +290,7 @@ def submit_workflow(
     """
     from graflow.core.context import resolve_start_node
     from graflow.distributed.handler_registry import publish_handlers
+    from graflow.distributed.llm_services import publish_llm_services
     from graflow.distributed.queue import DistributedTaskQueue
     from graflow.distributed.records import SerializedTaskRecord
     from graflow.utils.redis_utils import redis_from_url
@@ -303,6 +309,8 @@ def submit_workflow(
     session = session_id or uuid.uuid4().hex
     graph_hash = queue.graph_store.save(graph)
     publish_handlers(redis_client, key_prefix, session, all_handlers, queue.signer)
+    agents = getattr(workflow_or_graph, "_llm_agents", None) or {}
+    publish_llm_services(redis_client, key_prefix, session, queue.signer, llm_client=llm_client, agents=agents)
     barrier_id = f"{RUN_BARRIER_PREFIX}{session}:{uuid.uuid4().hex[:8]}"
     GroupBarrier(redis_client, key_prefix, barrier_id).arm(1)
     entry_id = queue.enqueue_record(

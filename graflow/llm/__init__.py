@@ -4,7 +4,8 @@
   :func:`default_llm_client` builds the run's default client from ``GRAFLOW_LLM_MODEL``.
 - :class:`LLMAgent` and, when their packages are installed, ``PydanticLLMAgent`` / ``create_pydantic_ai_agent``
   (``graflow[agents]``) and ``AdkLLMAgent`` with ``agent_to_yaml`` / ``yaml_to_agent`` (``graflow[adk]``).
-- :mod:`graflow.llm.events`: every call's model, tokens and latency, for listeners; :mod:`graflow.llm.metrics`
+- :mod:`graflow.llm.events`: every call's model, tokens and latency, for listeners and for the engine hooks of
+  the run that made the call (``on_llm_call``: tracers, ``MetricsHook``); :mod:`graflow.llm.metrics`
   turns them into Prometheus series.
 
 In a task, ask for the run's client with ``@task(inject_llm_client=True)`` and for a registered agent with

@@ -3,7 +3,7 @@
 :class:`LLMClient` keeps a default model and default parameters and calls LiteLLM, so any provider LiteLLM knows is
 one model string away (``gpt-5-mini``, ``gemini/gemini-2.5-flash``, ``ollama/llama3``, ``openai/<name>`` with an
 ``api_base`` for OpenAI-compatible servers). Every call reports model, token usage and latency to
-:mod:`graflow.llm.events`.
+:mod:`graflow.llm.events`, and through it to the tracers and metrics hook of the run that made the call.
 
 A client holds no connection of its own: pickling it keeps only the model, the default parameters and the tracing
 flag, and unpickling builds a fresh client, so a run's client travels to worker processes with the run.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from graflow.llm import events, settings
 from graflow.llm.errors import LLMUnavailableError
-from graflow.llm.tracing import setup_langfuse_for_litellm
+from graflow.llm.tracing import langfuse_enabled, setup_langfuse_for_litellm
 
 if TYPE_CHECKING:
     from litellm.types.utils import ModelResponse
@@ -47,6 +47,15 @@ def _reports_stream_usage(model: str) -> bool:
     except Exception:  # noqa: BLE001 - an unknown model simply streams without usage
         return False
     return "stream_options" in supported
+
+
+@functools.lru_cache(maxsize=256)
+def _provider_of(model: str) -> str | None:
+    """The LiteLLM provider serving ``model`` (``openai``, ``anthropic`` ...), or None when LiteLLM cannot tell."""
+    try:
+        return str(_litellm().get_llm_provider(model)[1]) or None
+    except Exception:  # noqa: BLE001 - an unknown model simply has no provider in its events
+        return None
 
 
 def extract_text(response: Any) -> str:
@@ -268,17 +277,20 @@ class LLMClient:
         finally:
             self._report(name, events.OP_STREAM, started, usage, error, True, generation_name, tags)
 
-    @staticmethod
-    def _report(model: str, operation: str, started: float, usage: Any, error: BaseException | None,
+    def _report(self, model: str, operation: str, started: float, usage: Any, error: BaseException | None,
                 is_async: bool, generation_name: str | None, tags: Sequence[str] | None) -> None:
+        duration = time.perf_counter() - started
         if not events.has_listeners():
             return
         prompt, completion, total = events.usage_counts(usage)
+        # LiteLLM's Langfuse callback (switched on by setup_langfuse_for_litellm) exports this call itself.
+        exported = self.enable_tracing and langfuse_enabled()
         events.emit(events.LLMCallEvent(
-            model=model, operation=operation, duration=time.perf_counter() - started, prompt_tokens=prompt,
+            model=model, operation=operation, duration=duration, prompt_tokens=prompt,
             completion_tokens=completion, total_tokens=total, success=error is None,
             error_type=type(error).__name__ if error is not None else None, is_async=is_async,
-            generation_name=generation_name, tags=tuple(tags or ()),
+            provider=_provider_of(model), generation_name=generation_name, tags=tuple(tags or ()),
+            attributes={events.ATTR_LANGFUSE_EXPORTED: True} if exported else {},
         ))
 
 

@@ -13,8 +13,13 @@ usage, latency, outcome) to the listeners registered here. Tracing and metrics s
 
 Listeners are called synchronously, in the thread and ``contextvars`` context that made the call, after the call
 ended (for a stream: when it is exhausted or closed), so a listener can read context variables such as the task
-being run. A listener that raises is logged and never breaks the call. With no listener registered, reporting costs
-one truth test.
+being run. A listener that raises is logged and never breaks the call.
+
+A call made while a workflow runs in this thread (or asyncio task) is also handed to that run's engine hooks, as
+``on_llm_call(event=..., context=..., task_id=...)``: this is how tracers and ``MetricsHook`` see model calls.
+That bridge is part of :func:`emit`, not a listener, so :func:`clear_listeners` leaves it in place; calls outside a
+run, or in a run whose hooks do not listen, reach no hook. With no listener and no listening run, reporting costs a
+few truth tests.
 """
 
 from __future__ import annotations
@@ -27,12 +32,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from graflow.core import registry
+from graflow.core.ambient import active_execution_context
+
 logger = logging.getLogger(__name__)
 
 #: ``operation`` values.
 OP_COMPLETION = "completion"
 OP_STREAM = "stream"
 OP_AGENT_RUN = "agent_run"
+
+#: ``attributes`` key set to True on calls that LiteLLM's Langfuse callback exports already, so that a Langfuse
+#: tracer does not record them a second time.
+ATTR_LANGFUSE_EXPORTED = "langfuse_exported"
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,7 @@ class LLMCallEvent:
         is_async: Whether the call was awaited.
         requests: Model requests behind this event (an agent run may make several).
         source: Who made the call: ``litellm``, ``pydantic-ai`` or ``google-adk``.
+        provider: The provider serving the model (``openai``, ``anthropic``, ``gemini``, ``ollama`` ...), when known.
         generation_name: The ``generation_name`` given to the client call, if any.
         tags: The ``tags`` given to the client call.
         attributes: Extra facts, e.g. ``{"agent": "<name>"}`` for agent runs.
@@ -67,6 +80,7 @@ class LLMCallEvent:
     is_async: bool = False
     requests: int = 1
     source: str = "litellm"
+    provider: str | None = None
     generation_name: str | None = None
     tags: tuple[str, ...] = ()
     attributes: Mapping[str, Any] = field(default_factory=dict)
@@ -127,17 +141,42 @@ def listening(listener: LLMCallListener) -> Iterator[LLMCallListener]:
 
 
 def has_listeners() -> bool:
-    """Whether any listener would receive an event emitted now (callers skip building events otherwise)."""
-    return bool(_listeners) or bool(_scoped.get())
+    """Whether any listener, or the hooks of the run going on here, would receive an event emitted now (callers
+    skip building events otherwise)."""
+    return bool(_listeners) or bool(_scoped.get()) or _run_listens()
 
 
 def emit(event: LLMCallEvent) -> None:
-    """Hand ``event`` to every listener; a failing listener is logged and skipped."""
+    """Hand ``event`` to every listener, then to the hooks of the run going on here; failures are logged and
+    skipped."""
     for listener in (*_listeners, *_scoped.get()):
         try:
             listener(event)
         except Exception:  # noqa: BLE001 - an observer must never break the call it observes
             logger.exception("LLM call listener %r failed", listener)
+    _forward_to_run(event)
+
+
+# -- the bridge to engine hooks ------------------------------------------------------------------------------------
+def _run_listens() -> bool:
+    ctx = active_execution_context()
+    return ctx is not None and bool(getattr(ctx.hooks, "on_llm_call", ()))
+
+
+def _forward_to_run(event: LLMCallEvent) -> None:
+    """Fire ``on_llm_call`` on the hooks of the execution context running in this thread or asyncio task."""
+    ctx = active_execution_context()
+    if ctx is None:
+        return
+    hooks = ctx.hooks
+    listeners = getattr(hooks, "on_llm_call", ())
+    if listeners:
+        hooks.fire(listeners, event=event, context=ctx, task_id=ctx.current_task_id)
+
+
+# The metrics hook (graflow.observability) finds the LLM series by this name: adapters do not import each other.
+if not registry.known("llm_metrics", "prometheus"):
+    registry.register("llm_metrics", "prometheus", "graflow.llm.metrics:recorder_for")
 
 
 def _as_int(value: Any) -> int | None:
@@ -164,6 +203,7 @@ def usage_counts(usage: Any) -> tuple[int | None, int | None, int | None]:
 
 
 __all__ = [
+    "ATTR_LANGFUSE_EXPORTED",
     "OP_AGENT_RUN",
     "OP_COMPLETION",
     "OP_STREAM",

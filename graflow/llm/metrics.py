@@ -1,6 +1,7 @@
 """Prometheus series for LLM calls (extra ``metrics``).
 
-Two series, fed by :mod:`graflow.llm.events`:
+Two series, fed by :mod:`graflow.llm.events` (process-wide with :func:`install_llm_metrics`) or by the
+``MetricsHook`` of a run (``graflow.observability``, which records through :func:`recorder_for`):
 
 - ``graflow_llm_tokens_total{model, kind}``: a counter of tokens, ``kind`` is ``prompt`` or ``completion``;
 - ``graflow_llm_request_duration_seconds{model}``: a histogram of call latency (failed calls included).
@@ -78,6 +79,23 @@ class _Series:
         self.duration = Histogram(DURATION_METRIC, "LLM call latency", ["model"], buckets=DURATION_BUCKETS,
                                   registry=registry)
         self.model_label = BoundedLabel(max_models)
+        # Events recorded lately, by identity: a call that both a process-wide recorder and a run's MetricsHook
+        # see counts once per registry. Entries vanish with their events.
+        self._recorded: weakref.WeakValueDictionary[int, LLMCallEvent] = weakref.WeakValueDictionary()
+        self._recorded_lock = threading.Lock()
+
+    def record(self, event: LLMCallEvent) -> None:
+        """Count ``event`` unless this registry counted it already."""
+        with self._recorded_lock:
+            if self._recorded.get(id(event)) is event:
+                return
+            self._recorded[id(event)] = event
+        model = self.model_label(event.model or "unknown")
+        self.duration.labels(model=model).observe(max(event.duration, 0.0))
+        if event.prompt_tokens:
+            self.tokens.labels(model=model, kind="prompt").inc(event.prompt_tokens)
+        if event.completion_tokens:
+            self.tokens.labels(model=model, kind="completion").inc(event.completion_tokens)
 
 
 _series_lock = threading.Lock()
@@ -122,14 +140,8 @@ class LLMMetrics:
     def __call__(self, event: LLMCallEvent) -> None:
         """Record one call: its latency and, when known, its prompt and completion tokens."""
         series = self._series
-        if series is None:
-            return
-        model = series.model_label(event.model or "unknown")
-        series.duration.labels(model=model).observe(max(event.duration, 0.0))
-        if event.prompt_tokens:
-            series.tokens.labels(model=model, kind="prompt").inc(event.prompt_tokens)
-        if event.completion_tokens:
-            series.tokens.labels(model=model, kind="completion").inc(event.completion_tokens)
+        if series is not None:
+            series.record(event)
 
     record = __call__
 
@@ -162,6 +174,16 @@ def install_llm_metrics(registry: Any = None, *, max_models: int = DEFAULT_MAX_M
     return recorder.install()
 
 
+def recorder_for(registry: Any = None) -> LLMMetrics:
+    """A recorder for ``registry`` (default: the process-wide one) that is not subscribed to any call.
+
+    This is how ``graflow.observability``'s ``MetricsHook`` counts the model calls of a run in the same series: it
+    finds this function by the registry name ``llm_metrics``/``prometheus`` and records the events its hook
+    receives. A call counted this way and by :func:`install_llm_metrics` on the same registry counts once.
+    """
+    return LLMMetrics(registry)
+
+
 def uninstall_llm_metrics(registry: Any = None) -> None:
     """Undo :func:`install_llm_metrics` for ``registry``."""
     with _installed_lock:
@@ -181,5 +203,6 @@ __all__ = [
     "BoundedLabel",
     "LLMMetrics",
     "install_llm_metrics",
+    "recorder_for",
     "uninstall_llm_metrics",
 ]

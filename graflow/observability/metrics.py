@@ -5,47 +5,39 @@ The hook turns engine events into calls on a collector. It knows nothing of Prom
 :class:`InMemoryMetricsCollector` is the dependency-free twin used in tests and for quick inspection.
 
 Labels stay bounded: workflow name, task *name* (the function name, never an instance or iteration id), queue name,
-and a status or reason from a small set. A label value that could grow without bound (a task id, an error message)
-never reaches a collector.
+and a status or reason from a small set (:mod:`graflow.observability.labels`). A label value that could grow
+without bound (a task id, an error message) never reaches a collector. Model calls made by a run's tasks
+(``on_llm_call``) go to collectors that offer ``record_llm_call`` (:class:`LLMCallRecorder`); the Prometheus one
+bounds the model label itself.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections import Counter as _Counter
 from collections import defaultdict
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from graflow.core.hooks import EngineHook
-from graflow.exceptions import GraflowWorkflowCanceledError
+from graflow.observability.labels import (
+    STATUS_CANCELLED,
+    STATUS_FAILED,
+    STATUS_MAX_STEPS,
+    STATUS_SUCCESS,
+    STATUS_TERMINATED,
+    UNKNOWN_LABEL,
+    reason_label,
+    task_id_label,
+    task_label,
+    task_status,
+    workflow_label,
+    workflow_status,
+)
 
 if TYPE_CHECKING:
     from graflow.core.context import ExecutionContext
 
-# Task statuses (label ``status`` of graflow_tasks_total) and workflow run statuses.
-STATUS_SUCCESS = "success"
-STATUS_FAILED = "failed"
-STATUS_CANCELLED = "cancelled"
-STATUS_TERMINATED = "terminated"
-STATUS_MAX_STEPS = "max_steps_reached"
-# ExecutionContext.status values -> run status labels (anything else that ended without error is a success).
-_RUN_STATES = {
-    "failed": STATUS_FAILED,
-    "canceled": STATUS_CANCELLED,
-    "cancelled": STATUS_CANCELLED,
-    "terminated": STATUS_TERMINATED,
-    "max_steps_reached": STATUS_MAX_STEPS,
-}
-
-# A reason label keeps at most this many characters, and only the part before the first colon, so that a reason
-# such as "bad_signature: <details>" stays one series.
-MAX_REASON_LABEL_CHARS = 64
-# Suffix the engine appends to tasks it re-runs in a cycle; stripped so every iteration shares one series.
-_CYCLE_SUFFIX = re.compile(r"_cycle_\d+_[0-9a-f]+$")
-UNKNOWN_LABEL = "unknown"
 _perf_counter = time.perf_counter
 
 
@@ -95,6 +87,21 @@ class MetricsCollector(Protocol):
 
 
 @runtime_checkable
+class LLMCallRecorder(Protocol):
+    """Optional part of a collector: counts the model calls of a run's tasks.
+
+    :class:`MetricsHook` hands every ``on_llm_call`` event to a collector that has this method, and listens to no
+    model call otherwise. The event is a ``graflow.llm.events.LLMCallEvent``: ``model``, ``duration`` (seconds),
+    ``prompt_tokens`` and ``completion_tokens`` (None when not reported), ``success`` ... The model name is free
+    text: the collector bounds it (the Prometheus collector keeps the first 20 models and counts later ones as
+    ``other``).
+    """
+
+    def record_llm_call(self, event: Any) -> None:
+        """One model call (or agent run) ended."""
+
+
+@runtime_checkable
 class TaskEventRecorder(Protocol):
     """Optional fast path of a collector: takes the engine's timed task event itself.
 
@@ -108,62 +115,6 @@ class TaskEventRecorder(Protocol):
 
     def on_task_timed(self, task: Any, context: Any, duration: float, error: BaseException | None = None) -> None:
         """An attempt that ``context`` ran ended after ``duration`` seconds, successfully when ``error`` is None."""
-
-
-@lru_cache(maxsize=4096)
-def _strip_cycle_suffix(name: str) -> str:
-    return _CYCLE_SUFFIX.sub("", name)
-
-
-def task_label(task: Any) -> str:
-    """The bounded label of ``task``: its name (function name) without a cycle-iteration suffix."""
-    name = getattr(task, "name", None) or getattr(task, "task_id", None)
-    if not name:
-        return UNKNOWN_LABEL
-    if type(name) is not str:
-        name = str(name)
-    return _strip_cycle_suffix(name) if "_cycle_" in name else name
-
-
-def task_id_label(task_id: str) -> str:
-    """The bounded label of a task id string: the id without the engine's cycle-iteration suffix."""
-    if not task_id:
-        return UNKNOWN_LABEL
-    return _strip_cycle_suffix(task_id) if "_cycle_" in task_id else task_id
-
-
-def reason_label(reason: str | None) -> str:
-    """A bounded label for a dead-letter or rejection reason (the part before any colon, truncated)."""
-    if not reason:
-        return UNKNOWN_LABEL
-    head = str(reason).split(":", 1)[0].strip()
-    return head[:MAX_REASON_LABEL_CHARS] or UNKNOWN_LABEL
-
-
-def task_status(error: BaseException | None) -> str:
-    """``success``, ``cancelled`` or ``failed`` for a task attempt that ended with ``error``."""
-    if error is None:
-        return STATUS_SUCCESS
-    if isinstance(error, GraflowWorkflowCanceledError):
-        return STATUS_CANCELLED
-    return STATUS_FAILED
-
-
-def workflow_status(context: Any, error: BaseException | None = None) -> str:
-    """The bounded status label of a root run that ended: ``success``, ``failed``, ``cancelled``, ``terminated``
-    (a task ended the run early on purpose) or ``max_steps_reached``."""
-    error = error if error is not None else getattr(context, "error", None)
-    if isinstance(error, GraflowWorkflowCanceledError):
-        return STATUS_CANCELLED
-    if error is not None:
-        return STATUS_FAILED
-    state = getattr(context, "status", None)
-    state_text = str(getattr(state, "value", state) or "").lower()
-    return _RUN_STATES.get(state_text, STATUS_SUCCESS)
-
-
-def _workflow_label(context: Any) -> str:
-    return str(getattr(context, "workflow_name", None) or UNKNOWN_LABEL)
 
 
 class MetricsHook(EngineHook):
@@ -205,6 +156,10 @@ class MetricsHook(EngineHook):
             self.on_task_end = None  # type: ignore[assignment,method-assign]
         elif not timed_overridden:
             self.on_task_timed = None  # type: ignore[assignment,method-assign]
+        record_llm: Any = getattr(collector, "record_llm_call", None)
+        if record_llm is None:
+            self.on_llm_call = None  # type: ignore[assignment,method-assign]
+        self._record_llm = record_llm
         # Bound once: the task events run for every task.
         self._record_started = collector.record_task_started
         self._record_execution = collector.record_task_execution
@@ -228,7 +183,7 @@ class MetricsHook(EngineHook):
         log = getattr(context, "execution_log", None)
         tasks_count = len(log) if log is not None else len(getattr(context, "completed_tasks", None) or ())
         self.collector.record_workflow_execution(
-            workflow_name or _workflow_label(context), duration, tasks_count, status=workflow_status(context, error)
+            workflow_name or workflow_label(context), duration, tasks_count, status=workflow_status(context, error)
         )
 
     # -- tasks (the hot path: a few dictionary operations, and no allocation that the engine does not make) -------
@@ -269,11 +224,16 @@ class MetricsHook(EngineHook):
         self, *, task: Any, context: ExecutionContext, attempt: int, delay: float, error: BaseException
     ) -> None:
         """Count a retry."""
-        self.collector.record_task_retry(task_label(task), workflow=_workflow_label(context))
+        self.collector.record_task_retry(task_label(task), workflow=workflow_label(context))
 
     def on_checkpoint(self, *, context: ExecutionContext, path: str, duration: float) -> None:
         """Record how long the checkpoint write took."""
-        self.collector.record_checkpoint_write(duration, workflow=_workflow_label(context))
+        self.collector.record_checkpoint_write(duration, workflow=workflow_label(context))
+
+    def on_llm_call(self, *, event: Any, context: ExecutionContext, task_id: str | None = None) -> None:
+        """Count a model call's tokens and latency (``graflow_llm_tokens_total``,
+        ``graflow_llm_request_duration_seconds`` on Prometheus)."""
+        self._record_llm(event)
 
     # -- queues and workers -----------------------------------------------------------------------------------------
     def on_task_dequeued(self, *, task_id: str, queue: str, wait_seconds: float, deliveries: int) -> None:
@@ -314,6 +274,8 @@ class InMemoryMetricsCollector:
         payload_rejections: ``Counter[(queue, reason)]``.
         checkpoint_writes: ``{workflow: [seconds, ...]}``.
         counters: ``Counter[(metric_name, tuple(sorted(tags.items())))]``.
+        llm_tokens: ``Counter[(model, kind)]``, ``kind`` is ``prompt`` or ``completion``.
+        llm_durations: ``{model: [seconds, ...]}``, one entry per model call (failed ones included).
     """
 
     def __init__(self) -> None:
@@ -332,6 +294,8 @@ class InMemoryMetricsCollector:
         self.payload_rejections: _Counter[tuple[str, str]] = _Counter()
         self.checkpoint_writes: defaultdict[str, list[float]] = defaultdict(list)
         self.counters: _Counter[tuple[str, tuple[tuple[str, str], ...]]] = _Counter()
+        self.llm_tokens: _Counter[tuple[str, str]] = _Counter()
+        self.llm_durations: defaultdict[str, list[float]] = defaultdict(list)
 
     def record_task_started(self, task_name: str, *, workflow: str = "") -> None:
         """See :class:`MetricsCollector`."""
@@ -394,6 +358,15 @@ class InMemoryMetricsCollector:
         with self._lock:
             self.counters[(metric_name, tuple(sorted((tags or {}).items())))] += value
 
+    def record_llm_call(self, event: Any) -> None:
+        """See :class:`LLMCallRecorder`."""
+        model = str(getattr(event, "model", None) or UNKNOWN_LABEL)
+        with self._lock:
+            self.llm_durations[model].append(max(float(event.duration), 0.0))
+            for kind, tokens in (("prompt", event.prompt_tokens), ("completion", event.completion_tokens)):
+                if tokens:
+                    self.llm_tokens[(model, kind)] += tokens
+
 
 def __getattr__(name: str) -> Any:
     # PrometheusMetrics needs the ``metrics`` extra (prometheus-client): imported only when asked for.
@@ -410,7 +383,9 @@ __all__ = [
     "STATUS_MAX_STEPS",
     "STATUS_SUCCESS",
     "STATUS_TERMINATED",
+    "UNKNOWN_LABEL",
     "InMemoryMetricsCollector",
+    "LLMCallRecorder",
     "MetricsCollector",
     "MetricsHook",
     "TaskEventRecorder",

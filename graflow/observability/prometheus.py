@@ -16,6 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from graflow import config
+from graflow.core import registry as adapters
 from graflow.exceptions import ConfigError
 from graflow.observability.metrics import STATUS_SUCCESS
 
@@ -182,6 +183,7 @@ class PrometheusCollector:
         # Label lookups take a lock inside prometheus-client; cache the children (multi-process mode).
         self._task_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._in_flight_children: dict[str, Any] = {}
+        self._llm: Any = None
 
     def _in_flight(self, workflow: str) -> Any:
         child = self._in_flight_children.get(workflow)
@@ -255,6 +257,19 @@ class PrometheusCollector:
     def record_checkpoint_write(self, duration: float, *, workflow: str = "") -> None:
         """See :class:`~graflow.observability.metrics.MetricsCollector`."""
         self._m.checkpoint.labels(workflow=workflow).observe(duration)
+
+    def record_llm_call(self, event: Any) -> None:
+        """Count a model call in ``graflow_llm_tokens_total{model,kind}`` and observe its latency in
+        ``graflow_llm_request_duration_seconds{model}``.
+
+        The series belong to ``graflow.llm.metrics`` (one definition, shared with ``install_llm_metrics``; a call
+        both see counts once), reached through the adapter registry because adapters do not import each other.
+        Events come from ``graflow.llm``, which registers that name when it is imported.
+        """
+        recorder = self._llm
+        if recorder is None:
+            recorder = self._llm = adapters.resolve("llm_metrics", "prometheus")(self.registry)
+        recorder.record(event)
 
     def increment_counter(self, metric_name: str, value: int = 1, tags: dict[str, str] | None = None) -> None:
         """Add ``value`` to counter ``graflow_<metric_name>_total`` (created on first use with ``tags`` as labels).

@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from typing import Any, TextIO
 
+from graflow.trace import genai
 from graflow.trace.base import Tracer
 
 _COLORS = {"start": "\033[36m", "ok": "\033[32m", "error": "\033[31m", "dynamic": "\033[33m", "attach": "\033[35m"}
@@ -96,6 +97,13 @@ class ConsoleTracer(Tracer):
             members = ", ".join(meta.get("member_ids", []))
             verb = "START" if name.endswith("start") else "END"
             self._line("start", "⇉", f"PARALLEL GROUP {verb}: {meta.get('group_id')} [{members}]")
+
+    def on_llm_call(self, *, event: Any, context: Any, task_id: str | None = None) -> None:
+        """Print one line per model call: model, tokens and latency."""
+        tokens = f"{event.prompt_tokens or 0}+{event.completion_tokens or 0} tokens"
+        outcome = "" if getattr(event, "success", True) else f" - ERROR: {event.error_type}"
+        self._line("error" if outcome else "ok", "✦", f"LLM {genai.span_name(event)}: {tokens} "
+                   f"({_duration(event.duration * 1000)}){outcome}", depth=len(self._stack()) + 1)
 
     def _output_attach_to_trace(self, trace_id: str, parent_span_id: str | None) -> None:
         self._line("attach", "🔗", f"ATTACHED TO TRACE: {trace_id} (parent_span: {parent_span_id})", depth=0)

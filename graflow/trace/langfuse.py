@@ -4,20 +4,25 @@ Credentials come from the arguments or from ``LANGFUSE_PUBLIC_KEY``, ``LANGFUSE_
 (a ``.env`` file is read when python-dotenv is installed). Missing keys raise ``ValueError``; ``enabled=False``
 makes the tracer a no-op that needs no keys. While a task runs, its observation is also the current
 OpenTelemetry span, so LiteLLM (``langfuse_otel`` callback) and other OpenTelemetry-instrumented calls nest under it.
+Every model call a task makes through ``graflow.llm`` becomes a generation under the task's observation (model,
+token usage, latency, error), unless LiteLLM's Langfuse callback exports that call itself.
 Failures to talk to Langfuse are logged and never break a run.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from graflow import config
+from graflow.trace import genai
 from graflow.trace.base import Tracer
 
 try:
+    import langfuse as _sdk
     from langfuse import Langfuse
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError("LangFuseTracer needs the langfuse package: pip install 'graflow[tracing]'") from exc
@@ -31,6 +36,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+_Generation: Any = getattr(_sdk, "LangfuseGeneration", None)
+# Generations can start when the call started only if the SDK's generation wraps a span made here (SDK 3 and later).
+_CAN_BACKDATE = _Generation is not None and {"otel_span", "langfuse_client", "model", "usage_details"} <= set(
+    inspect.signature(_Generation.__init__).parameters)
+
+#: ``LLMCallEvent.attributes`` key (``graflow.llm.events.ATTR_LANGFUSE_EXPORTED``) of calls that LiteLLM's Langfuse
+#: callback exports itself.
+LANGFUSE_EXPORTED = "langfuse_exported"
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 
@@ -144,6 +157,53 @@ class LangFuseTracer(Tracer):
         for member_id in member_ids:
             self._group_parents.pop(member_id, None)
         super().on_parallel_group_end(group_id, member_ids, context, results)
+
+    def on_llm_call(self, *, event: Any, context: ExecutionContext, task_id: str | None = None) -> None:
+        """Record a model call as a generation (model, token usage, latency, error) under the observation of the
+        task that made it. Calls that LiteLLM's own Langfuse callback exports already are skipped."""
+        if not self._active or (getattr(event, "attributes", None) or {}).get(LANGFUSE_EXPORTED):
+            return
+        parent = next((obs for name, obs, _ in reversed(self._open()) if name == task_id), None) or self._current()
+        failed = not getattr(event, "success", True)
+        usage = {key: int(value) for key, value in (("input", event.prompt_tokens), ("output", event.completion_tokens),
+                                                    ("total", event.total_tokens)) if value is not None}
+        fields: dict[str, Any] = {
+            "model": event.model,
+            "usage_details": usage or None,
+            "metadata": {key: value for key, value in genai.attributes(event, task_id).items()
+                         if not key.startswith("gen_ai.usage")},
+            "level": "ERROR" if failed else None,
+            "status_message": str(event.error_type or "model call failed") if failed else None,
+        }
+        name = getattr(event, "generation_name", None) or genai.span_name(event)
+        start, end = genai.call_window_ns(event)
+        try:
+            generation = self._backdated_generation(parent, name, start, fields)
+            if generation is None:  # the SDK's own API starts an observation now: the latency is in the metadata
+                if parent is not None:
+                    generation = parent.start_observation(name=name, as_type="generation", **fields)
+                else:
+                    generation = self.client.start_observation(name=name, as_type="generation",
+                                                               trace_context=self._attached, **fields)
+            generation.end(end_time=end)
+        except Exception as exc:
+            logger.warning("Langfuse: could not record generation %r: %s", name, exc)
+
+    def _backdated_generation(self, parent: Any, name: str, start: int, fields: dict[str, Any]) -> Any:
+        """A generation that starts when the call started (the public API can only start one now), or None when
+        this SDK version does not offer the pieces for it."""
+        tracer = getattr(self.client, "_otel_tracer", None)
+        if tracer is None or not _CAN_BACKDATE:
+            return None
+        parent_context = None
+        if parent is not None:
+            span_context = SpanContext(trace_id=int(parent.trace_id, 16), span_id=int(parent.id, 16),
+                                       is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            parent_context = otel_trace.set_span_in_context(NonRecordingSpan(span_context))
+        elif self._attached is not None:
+            return None  # a producer's trace context: leave it to the SDK
+        otel_span = tracer.start_span(name=name, context=parent_context, start_time=start)
+        return _Generation(otel_span=otel_span, langfuse_client=self.client, **fields)
 
     # -- output -----------------------------------------------------------------------------------------------------
     def _output_trace_start(self, name: str, trace_id: str | None, metadata: dict[str, Any] | None) -> None:

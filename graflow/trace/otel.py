@@ -2,7 +2,9 @@
 
 Spans are named ``graflow.workflow <workflow name>`` and ``graflow.task <task name>``. While a task runs its span
 is the current OpenTelemetry span on that thread, so spans that instrumented libraries open inside the task (HTTP
-clients, LLM SDKs) nest under it.
+clients, LLM SDKs) nest under it. Every model call a task makes through ``graflow.llm`` becomes a ``CLIENT`` span
+``chat <model>`` (``invoke_agent <agent>`` for an agent run) under the task's span, with the GenAI attributes
+``gen_ai.system``, ``gen_ai.request.model``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``.
 
 Across a queue hop the W3C trace context travels inside the task record: the producer side reads it with
 :meth:`OtelTracer.inject_context` (or :meth:`OtelTracer.get_current_span_id`, which returns a ``traceparent``
@@ -22,6 +24,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from graflow.trace import genai
 from graflow.trace.base import Tracer
 
 try:
@@ -288,6 +291,22 @@ class OtelTracer(Tracer):
             "graflow.queue.deliveries": int(deliveries),
         }
         self._remote_queue = queue
+
+    def on_llm_call(self, *, event: Any, context: ExecutionContext, task_id: str | None = None) -> None:
+        """Record a model call as a ``CLIENT`` span ``chat <model>`` with ``gen_ai.*`` attributes, a child of the
+        span of the task that made it; its start and end are those of the call, and a failed call has an error
+        status."""
+        parent: Context | None = None
+        for open_id, span, _ in reversed(self._open()):
+            if open_id == task_id:
+                parent = otel_trace.set_span_in_context(span)
+                break
+        start, end = genai.call_window_ns(event)
+        span = self._otel.start_span(genai.span_name(event), context=parent, kind=SpanKind.CLIENT,
+                                     attributes=genai.attributes(event, task_id), start_time=start)
+        if not getattr(event, "success", True):
+            span.set_status(Status(StatusCode.ERROR, str(getattr(event, "error_type", None) or "model call failed")))
+        span.end(end_time=end)
 
     # -- events -----------------------------------------------------------------------------------------------------
     def _output_event(self, name: str, parent_span: str | None, metadata: dict[str, Any] | None) -> None:

@@ -37,6 +37,7 @@ from graflow.distributed.context_factory import ExecutionContextFactory, GraphCa
 from graflow.distributed.fenced_channel import FencedRedisChannel, LeaseLostError
 from graflow.distributed.graph_store import GraphIntegrityError, GraphNotFoundError
 from graflow.distributed.handler_registry import HandlerRegistry
+from graflow.distributed.llm_services import LLMServiceRegistry
 from graflow.distributed.streams import DUPLICATE, NOT_OWNED, Finish
 from graflow.distributed.submit import is_run_barrier, run_result_key
 from graflow.exceptions import GraflowRuntimeError, WorkerShutdown, error_message
@@ -107,6 +108,7 @@ class TaskRunner:
         self.hooks = hooks
         self.graphs = GraphCache()
         self.handlers = HandlerRegistry(handlers, queue.signer)
+        self.llm_services = LLMServiceRegistry(queue.signer)
         self._stopping = stopping
         self._meta: dict[str, dict[str, Any]] = {}
         self._channels: OrderedDict[str, RedisChannel] = OrderedDict()
@@ -136,6 +138,7 @@ class TaskRunner:
             handlers = self.handlers.for_session(
                 self.redis, self.key_prefix, record.session_id, record.graph_hash, graph
             )
+            llm_services = self.llm_services.for_session(self.redis, self.key_prefix, record.session_id)
             tracer = create_tracer(self.tracer_config)
             if tracer is None and member:
                 # A member emits no workflow events, so the passive no-op tracer holds nothing of it: share one.
@@ -154,11 +157,12 @@ class TaskRunner:
                 graph_cache=self.graphs,
                 channel=channel,
                 graph=graph,
+                llm_services=llm_services,
             )
         except GraphNotFoundError as exc:
             return self._reject(delivery, "graph_missing", str(exc))
         except BadSignatureError as exc:
-            return self._reject(delivery, "bad_signature", f"graph or handler blob: {exc.reason}")
+            return self._reject(delivery, "bad_signature", f"graph, handler or LLM services blob: {exc.reason}")
         except GraphIntegrityError as exc:
             return self._reject(delivery, "graph_corrupt", str(exc))
         except GraflowRuntimeError as exc:

@@ -258,3 +258,41 @@ def test_attached_run_hangs_under_the_producer_span(client: Langfuse, exporter: 
 def test_clone_shares_the_tracer(client: Langfuse) -> None:
     tracer = LangFuseTracer(client=client)
     assert tracer.clone("0" * 32) is tracer
+
+
+def test_model_calls_become_generations_under_their_task_unless_litellm_exports_them(
+    client: Langfuse, exporter: InMemorySpanExporter
+) -> None:
+    from graflow.llm import events
+    from graflow.llm.events import ATTR_LANGFUSE_EXPORTED, LLMCallEvent
+
+    # given a task that reports two model calls, the second one already exported by LiteLLM's Langfuse callback
+    tracer = LangFuseTracer(client=client)
+    with workflow("calls", tracer=tracer) as wf:
+
+        @task
+        def ask() -> None:
+            events.emit(LLMCallEvent(model="openai/gpt-4o-mini", operation="completion", duration=0.75,
+                                     prompt_tokens=9, completion_tokens=4, total_tokens=13, generation_name="answer"))
+            events.emit(LLMCallEvent(model="openai/gpt-4o-mini", operation="completion", duration=0.5,
+                                     attributes={ATTR_LANGFUSE_EXPORTED: True}))
+
+        wf.execute()
+    # then one generation, under the task, with its model, usage and the call's latency
+    generations = [s for s in exporter.get_finished_spans()
+                   if (s.attributes or {}).get("langfuse.observation.type") == "generation"]
+    assert [g.name for g in generations] == ["answer"]
+    generation = generations[0]
+    attrs = generation.attributes or {}
+    assert attrs["langfuse.observation.model.name"] == "openai/gpt-4o-mini"
+    assert '"input": 9' in str(attrs["langfuse.observation.usage_details"])
+    assert _parent(generation) == _id(_spans(exporter)["ask"])
+    assert generation.end_time is not None and generation.start_time is not None
+    assert (generation.end_time - generation.start_time) / 1e9 == pytest.approx(0.75, abs=1e-6)
+
+
+def test_disabled_tracer_ignores_model_calls() -> None:
+    from graflow.llm.events import LLMCallEvent
+
+    tracer = LangFuseTracer(enabled=False)
+    tracer.on_llm_call(event=LLMCallEvent(model="m", operation="completion", duration=0.1), context=None)
