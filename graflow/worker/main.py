@@ -200,6 +200,28 @@ def run_worker(args: argparse.Namespace) -> int:
         configure_logging(level=args.log_level)
     except ImportError:
         logging.basicConfig(level=args.log_level)
+    # Signals are handled from the start: a SIGTERM while the worker starts up (its health port may already answer)
+    # stops it cleanly once it runs, and a second signal forces the process down.
+    stop_requested = threading.Event()
+    holder: dict[str, Any] = {}
+
+    def request_stop() -> None:
+        # stop() waits for running tasks; do it off the signal handler so the main thread keeps waiting.
+        worker = holder.get("worker")
+        if worker is not None:
+            threading.Thread(target=worker.stop, name="graflow-worker-stop", daemon=True).start()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if stop_requested.is_set():
+            logger.warning("Received %s again: stopping now; unfinished tasks are redelivered after their lease", name)
+            os._exit(128 + signum)
+        logger.info("Received %s: finishing running tasks (up to %.0fs)", name, args.graceful_shutdown_timeout)
+        stop_requested.set()
+        request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         # A malformed --redis-url is reported before any user module is imported.
         client = _redis_client(args)
@@ -242,25 +264,13 @@ def run_worker(args: argparse.Namespace) -> int:
         print(f"graflow worker: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    stop_requested = threading.Event()
-
-    def request_stop() -> None:
-        # stop() waits for running tasks; do it off the signal handler so the main thread keeps waiting.
-        threading.Thread(target=worker.stop, name="graflow-worker-stop", daemon=True).start()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        logger.info(
-            "Received %s: finishing running tasks (up to %.0fs)",
-            signal.Signals(signum).name,
-            args.graceful_shutdown_timeout,
-        )
-        stop_requested.set()
-        request_stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    holder["worker"] = worker
+    if stop_requested.is_set():  # stopped while starting up: never take a task
+        if server is not None:
+            server.stop()
+        return EXIT_OK
     worker.start()
-    if stop_requested.is_set():  # a signal before the worker was running: its stop() had nothing to stop yet
+    if stop_requested.is_set():  # a signal while start() ran: its stop() had nothing to stop yet
         request_stop()
     try:
         worker.wait()

@@ -204,7 +204,36 @@ def test_sigterm_finishes_the_running_task_and_leaves_the_rest_for_redelivery(
     assert queue.stats() == {"waiting": 0, "running": 0, "dead": 0, "delayed": 0}
 
 
+def test_a_second_signal_forces_the_worker_down_while_a_task_still_runs(
+    redis_client: Any, redis_url: str, key_prefix: str
+) -> None:
+    marker = f"{key_prefix}:started"
+    wf = slow_group("force", redis_url, marker, seconds=60.0, members=2)
+    dispatch(wf, redis_client, key_prefix, ["m0"])
+    proc = spawn_worker(redis_url, key_prefix, extra_args=["--graceful-shutdown-timeout", "120"],
+                        stderr=subprocess.PIPE, text=True)
+    try:
+        assert redis_client.blpop([marker], timeout=30) is not None  # the task runs
+        # when the worker is asked to stop (and has said so: two signals sent at once arrive as one) ...
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "Received SIGTERM" in line:
+                break
+        # ... and then asked again
+        proc.send_signal(signal.SIGTERM)
+        # then it does not wait out the 60 s task: it exits at once, with the signal's code
+        assert proc.wait(timeout=20) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # and the task is still owed (redelivered after its lease), not lost
+    assert DistributedTaskQueue(redis_client, key_prefix=key_prefix).stats()["running"] == 1
+
+
 def test_metrics_port_serves_health_while_the_worker_runs(redis_url: str, key_prefix: str, free_port: int) -> None:
+    """Also: a SIGTERM as soon as /readyz answers stops the worker cleanly (its handler is in place before the
+    health port listens)."""
     import json
     import urllib.request
 
