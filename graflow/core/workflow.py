@@ -6,7 +6,7 @@ import contextvars
 import uuid
 from typing import Any
 
-from graflow import defaults
+from graflow import config, defaults
 from graflow.core import registry
 from graflow.core.ambient import active_execution_context
 from graflow.core.graph import TaskGraph
@@ -24,12 +24,21 @@ class WorkflowContext:
 
     Entering it (``with workflow("name") as wf:``) makes it the current workflow of this thread, so tasks
     created and connected inside the block land in its graph. Nesting restores the outer one on exit.
+
+    ``run_store`` (a run store or its URL, e.g. ``"sqlite:///runs.db"``) records every run of the workflow there;
+    without it, the environment variable ``GRAFLOW_RUN_STORE`` does, and when neither is set nothing is recorded.
     """
 
     def __init__(
-        self, name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None
+        self,
+        name: str,
+        tracer: Any = None,
+        prompt_manager: Any = None,
+        hooks: list[Any] | None = None,
+        run_store: Any = None,
     ) -> None:
         self.name = name
+        self.run_store = run_store
         self.graph = TaskGraph()
         self._tracer = tracer
         self._prompt_manager = prompt_manager
@@ -118,6 +127,9 @@ class WorkflowContext:
 
         options = {k: channel_seed.pop(k) for k in list(channel_seed) if k in RUN_OPTIONS}
         hooks = [*self._hooks, *options.pop("hooks", [])]
+        run_store = self.run_store if self.run_store is not None else config.env("GRAFLOW_RUN_STORE")
+        if run_store:  # one recorder per store and process, shared by its runs (graflow.runs)
+            hooks.append(registry.resolve("run_store", "recorder")(run_store))
         ctx = ExecutionContext.create(
             self.graph,
             start_node,
@@ -187,10 +199,17 @@ class WorkflowContext:
 
 
 def workflow(
-    name: str, tracer: Any = None, prompt_manager: Any = None, hooks: list[Any] | None = None
+    name: str,
+    tracer: Any = None,
+    prompt_manager: Any = None,
+    hooks: list[Any] | None = None,
+    run_store: Any = None,
 ) -> WorkflowContext:
-    """A new workflow; use it as ``with workflow("name") as wf: ...``."""
-    return WorkflowContext(name, tracer=tracer, prompt_manager=prompt_manager, hooks=hooks)
+    """A new workflow; use it as ``with workflow("name") as wf: ...``.
+
+    ``run_store`` (a run store or a URL such as ``"sqlite:///runs.db"``) records each run; see ``docs/runs.md``.
+    """
+    return WorkflowContext(name, tracer=tracer, prompt_manager=prompt_manager, hooks=hooks, run_store=run_store)
 
 
 def get_current_workflow_context(create_if_not_exist: bool = False) -> WorkflowContext | None:
