@@ -380,10 +380,13 @@ class WorkflowEngine:
 
     @staticmethod
     def _stop_at_max_steps(ctx: ExecutionContext, task_id: str, last_result: Any) -> Any:
-        """D6: stop visibly when the step budget is spent, with the next task back at the front of the queue."""
+        """D6: stop visibly when the step budget is spent, with the next task back at the front of the queue. A run
+        whose cancellation was requested from outside (``RunState.request_cancel``) stops here as canceled."""
         run = ctx.run
         sched = run.scheduler
         sched.push_front(task_id)
+        if run.cancel_reason is not None:
+            raise GraflowWorkflowCanceledError(run.cancel_reason, task_id)
         pending = sched.pending_ids()
         logger.warning("Workflow '%s' stopped after max_steps=%d with %d task(s) still queued (%s); "
                        "status is max_steps_reached: raise max_steps if the run needs more steps",

@@ -91,6 +91,15 @@ class RunState:
         branch._completed_view = None
         return branch
 
+    # -- stopping from outside -------------------------------------------------------------------------------------
+    def request_cancel(self, reason: str = "canceled by request") -> None:
+        """Ask the run to stop at its next task boundary, as canceled (safe from any thread: a CLI, an API request,
+        a store watcher). The running task finishes; nothing after it starts."""
+        self.cancel_reason = reason
+        self.max_steps = -1  # the loop's step-budget check, made before every task, sees it: no cost per task
+
+    cancel_reason: str | None = None
+
     # -- graph (D2: copy on write) --------------------------------------------------------------------------------
     def own_graph(self) -> TaskGraph:
         """The run's own graph, copied from the definition on first call."""

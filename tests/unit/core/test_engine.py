@@ -410,3 +410,42 @@ def test_a_finished_context_is_freed_without_the_cyclic_garbage_collector() -> N
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_a_cancel_requested_from_another_thread_stops_the_run_at_the_next_task() -> None:
+    import threading
+
+    from graflow.exceptions import GraflowWorkflowCanceledError
+
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    with workflow("cancel-from-outside") as wf:
+
+        @task
+        def first() -> None:
+            ran.append("first")
+            started.set()
+            release.wait(10)
+
+        @task
+        def second() -> None:
+            ran.append("second")
+
+        first >> second
+        ctx = wf.create_context("first")
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                ctx.execute()
+            except GraflowWorkflowCanceledError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert started.wait(10)
+        ctx.run.request_cancel("stopped by an operator")
+        release.set()
+        thread.join(10)
+    assert ran == ["first"]  # the running task finished, nothing after it started
+    assert ctx.status == "canceled" and "stopped by an operator" in str(errors[0])
