@@ -246,8 +246,14 @@ class WorkflowEngine:
                     tctx: TaskExecutionContext, result: Any) -> bool:
         """Record a completed attempt and queue what comes next. Returns True when the run must stop here."""
         hooks = ctx.hooks
-        if hooks.task_timed is not None or hooks.on_task_end:
-            self._attempt_ended(ctx, task, tctx, result, None)
+        timed = hooks.task_timed
+        if timed is not None:  # by position, straight from here: it runs for every task when anyone listens
+            try:
+                timed(task, ctx, _perf_counter() - tctx._started, None)
+            except Exception:
+                logger.exception("Hook %r failed", timed)
+        if hooks.on_task_end:
+            hooks.fire(hooks.on_task_end, task=task, context=ctx, result=result, error=None)
         control = tctx._control
         if control is not None and control.cancel is not None:
             raise GraflowWorkflowCanceledError(control.cancel, task_id)
