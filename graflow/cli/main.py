@@ -35,6 +35,7 @@ CLICK_MODULES: tuple[str, ...] = (
     "graflow.cli.validate",
     "graflow.cli.dlq",
     "graflow.cli.prompts",
+    "graflow.cli.server",
 )
 #: argparse command modules, each exposing ``register(subparsers)``.
 ARGPARSE_MODULES: tuple[str, ...] = (
