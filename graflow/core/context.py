@@ -357,10 +357,11 @@ class ExecutionContext(ContextPersistence, LegacyContextAPI):
         self, task: TaskWrapper[Any, Any], params: tuple[tuple[str, bool], ...], tctx: TaskExecutionContext
     ) -> dict[str, Any]:
         """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s)."""
-        values, defaulted = self.results.resolve(params, self.run.scheduler.triggers.get(tctx.task_id, ()))
-        for name in defaulted:
-            if (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
-                hints.note_default_used(self, tctx.task_id, name)
+        values, defaulted = self.results.resolve(params, tctx.task_id, self.run.scheduler.triggers)
+        if defaulted is not None:
+            for name in defaulted:
+                if (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
+                    hints.note_default_used(self, tctx.task_id, name)
         return values
 
     # -- running tasks ----------------------------------------------------------------------------------------------

@@ -95,37 +95,42 @@ class ResultStore:
         self.channel.delete(task_id + RESULT_SUFFIX)
 
     def resolve(
-        self, params: tuple[tuple[str, bool], ...], triggers: tuple[str, ...] | list[str]
-    ) -> tuple[dict[str, Any], list[str]]:
+        self, params: tuple[tuple[str, bool], ...], task_id: str, triggers: Mapping[str, list[str]]
+    ) -> tuple[dict[str, Any], list[str] | None]:
         """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s).
 
         Args:
             params: ``(name, has_default)`` of each parameter resolution may fill.
-            triggers: Ids of the tasks whose completion queued the task.
+            task_id: The task being called.
+            triggers: The run's ``{task id: ids of the tasks whose completion queued it}``.
 
         Returns:
-            The filled values, and the names of parameters with a default that nothing filled.
+            The filled values, and the names of parameters with a default that nothing filled (None when none).
         """
-        channel = self.channel
+        get = self.channel.get
         out: dict[str, Any] = {}
-        defaulted: list[str] = []
+        defaulted: list[str] | None = None
         trigger_results: list[Any] | None = None
         for name, has_default in params:
-            value = channel.get(name + RESULT_SUFFIX, _MISSING)
+            value = get(name + RESULT_SUFFIX, _MISSING)
             if value is _MISSING:
-                value = channel.get(name, _MISSING)
-            if value is _MISSING:
-                if trigger_results is None:
-                    trigger_results = [channel.get(t + RESULT_SUFFIX) for t in triggers]
-                for result in trigger_results:
-                    if isinstance(result, Mapping) and name in result:
-                        value = result[name]
-                        break
+                value = get(name, _MISSING)
+                if value is _MISSING:
+                    if trigger_results is None:
+                        trigger_results = [get(t + RESULT_SUFFIX) for t in triggers.get(task_id, ())]
+                    value = _from_trigger_results(trigger_results, name)
             if value is not _MISSING:
                 out[name] = value
             elif has_default:
-                defaulted.append(name)
+                defaulted = [*(defaulted or []), name]
         return out, defaulted
+
+
+def _from_trigger_results(results: list[Any], name: str) -> Any:
+    for result in results:
+        if isinstance(result, Mapping) and name in result:
+            return result[name]
+    return _MISSING
 
 
 __all__ = ["RESULT_SUFFIX", "OutputRef", "ResultStore", "result_key", "task_id_of"]

@@ -16,7 +16,9 @@ from graflow.core.cycle import CycleController
 from graflow.core.groups import ParallelGroup
 from graflow.core.retry import RetryController
 from graflow.core.scheduler import Scheduler, weak_graph_source
-from graflow.core.task import Executable, SequentialTask, TaskWrapper
+from graflow.core.sequence import SequentialTask
+from graflow.core.task import _MISSING as _NO_DATA
+from graflow.core.task import Executable, TaskWrapper
 from graflow.exceptions import GraflowRuntimeError
 
 if TYPE_CHECKING:
@@ -205,7 +207,8 @@ class RunState:
         iteration_id = f"{base}_cycle_{count}_{random.getrandbits(32):08x}"
         clone = task._copy(iteration_id, register=False)
         clone._base_id = base
-        clone._iteration_data = data
+        # an iteration without data of a task that takes none passes nothing (D8)
+        clone._iteration_data = _NO_DATA if data is None and not task.accepts_iteration_data() else data
         clone._fast = False  # iteration data is passed to the function: never the plain-call fast path
         # An iteration node is always new (D1): add it and queue it without the general next_task checks.
         graph = self.graph if self.owns_graph else self.own_graph()

@@ -355,6 +355,8 @@ class TaskWrapper(Executable, Generic[P, R]):
         resolvable = signature[0] if data is _MISSING else signature[5]
         if inputs is not None:  # resolved already (a handler that runs the task in another process)
             call_kwargs = dict(inputs)
+        elif resolvable and self.resolve_keyword_args and not self._bound_kwargs:  # the common case, one call
+            call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
         elif resolvable or self._bound_kwargs:
             call_kwargs = self._keyword_arguments(tctx, resolvable)
         else:
@@ -364,8 +366,6 @@ class TaskWrapper(Executable, Generic[P, R]):
         if kwargs:
             call_kwargs.update(kwargs)
         func: Callable[..., Any] = self.func
-        if data is not _MISSING and data is None and not self._signature()[2]:
-            data = _MISSING  # an iteration without data of a task that takes none
         try:
             if self.inject_context:
                 if data is not _MISSING and not args:
