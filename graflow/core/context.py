@@ -359,10 +359,14 @@ class ExecutionContext(ContextPersistence, LegacyContextAPI):
         """D11: fill parameters from ``<param>.__result__``, then ``<param>``, then the triggering result(s)."""
         values, defaulted = self.results.resolve(params, tctx.task_id, self.run.scheduler.triggers)
         if defaulted is not None:
-            for name in defaulted:
-                if (tctx.task_id, name) not in self.__dict__.get("_defaults_noted", ()):
-                    hints.note_default_used(self, tctx.task_id, name)
+            self.note_defaults_used(tctx.task_id, defaulted)
         return values
+
+    def note_defaults_used(self, task_id: str, names: list[str]) -> None:
+        """Parameters of ``task_id`` that took their defaults: a likely typo is logged once per task and name."""
+        for name in names:
+            if (task_id, name) not in self.__dict__.get("_defaults_noted", ()):
+                hints.note_default_used(self, task_id, name)
 
     # -- running tasks ----------------------------------------------------------------------------------------------
     @property

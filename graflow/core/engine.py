@@ -148,7 +148,8 @@ class WorkflowEngine:
     def _loop(self, ctx: ExecutionContext) -> Any:
         """Take the next ready task, run it, then ``_on_success`` or ``_on_failure``, until nothing is left.
 
-        The names bound before the loop stay local on purpose: this runs once per task.
+        The names bound before the loop stay local on purpose: this runs once per task. A function task the engine
+        has run once is called right here, not through ``_run_attempt``: a Python call less per task.
         """
         run = ctx.run
         sched = run.scheduler
@@ -184,8 +185,9 @@ class WorkflowEngine:
             if hooks.on_task_start:
                 hooks.fire(hooks.on_task_start, task=task, context=ctx)
             try:
-                if direct and task._fast:  # a plain function task that takes nothing: called right here
-                    result = task.func()
+                fast = task._fast  # None until _run_attempt has looked at a direct function task once
+                if direct and fast is not None:  # a function task: called right here, no step in between
+                    result = task.func() if fast else task._invoke(tctx)
                     result_set(task_id + RESULT_SUFFIX, result)
                 else:
                     result = run_attempt(ctx, task, task_id, tctx, direct)

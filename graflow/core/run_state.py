@@ -209,7 +209,8 @@ class RunState:
         clone._base_id = base
         # an iteration without data of a task that takes none passes nothing (D8)
         clone._iteration_data = _NO_DATA if data is None and not task.accepts_iteration_data() else data
-        clone._fast = False  # iteration data is passed to the function: never the plain-call fast path
+        if task._fast is not None:  # a direct function task the engine has run: the iteration is called like it,
+            clone._fast = False  # with its data, never as a plain call (no analysis per iteration copy)
         # An iteration node is always new (D1): add it and queue it without the general next_task checks.
         graph = self.graph if self.owns_graph else self.own_graph()
         with self.graph_lock:

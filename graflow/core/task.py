@@ -356,15 +356,17 @@ class TaskWrapper(Executable, Generic[P, R]):
         if inputs is not None:  # resolved already (a handler that runs the task in another process)
             call_kwargs = dict(inputs)
         elif resolvable and self.resolve_keyword_args and not self._bound_kwargs:  # the common case, one call
-            call_kwargs = tctx.execution_context.resolve_keywords(self, resolvable, tctx)
+            ctx = tctx.execution_context
+            call_kwargs, defaulted = ctx.results.resolve(resolvable, tctx.task_id, ctx.run.scheduler.triggers)
+            if defaulted is not None:
+                ctx.note_defaults_used(tctx.task_id, defaulted)
         elif resolvable or self._bound_kwargs:
             call_kwargs = self._keyword_arguments(tctx, resolvable)
         else:
             call_kwargs = {}
         if self.inject_llm_client or self.inject_llm_agent:
             self._inject_services(tctx, call_kwargs)
-        if kwargs:
-            call_kwargs.update(kwargs)
+        call_kwargs.update(kwargs or ())  # explicit keywords win (run(**kwargs))
         func: Callable[..., Any] = self.func
         try:
             if self.inject_context:
