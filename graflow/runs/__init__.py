@@ -17,6 +17,7 @@ when one is opened.
 
 from __future__ import annotations
 
+from graflow.runs.audit import AuditEntry, AuditPage
 from graflow.runs.base import RunStore
 from graflow.runs.errors import RunStoreClosedError, RunStoreError, SchemaVersionError
 from graflow.runs.factory import close_recorders, memory_store, open_run_store, recorder_for
@@ -25,6 +26,7 @@ from graflow.runs.models import (
     ATTEMPT_STATUSES,
     FINAL_RUN_STATUSES,
     RUN_STATUSES,
+    CancelRequest,
     RunPage,
     RunRecord,
     TaskAttempt,
@@ -32,13 +34,17 @@ from graflow.runs.models import (
     age_seconds,
     effective_status,
 )
+from graflow.runs.profiling import TaskProfiler
 from graflow.runs.recorder import RunRecorder
 from graflow.runs.settings import default_store_url
 
 __all__ = [
     "ATTEMPT_STATUSES",
+    "AuditEntry",
+    "AuditPage",
     "FINAL_RUN_STATUSES",
     "RUN_STATUSES",
+    "CancelRequest",
     "MemoryRunStore",
     "RunPage",
     "RunRecord",
@@ -48,6 +54,7 @@ __all__ = [
     "RunStoreError",
     "SchemaVersionError",
     "TaskAttempt",
+    "TaskProfiler",
     "WriteBatch",
     "age_seconds",
     "close_recorders",

@@ -14,8 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from graflow.runs import settings
+from graflow.runs.audit import AuditEntry, AuditPage
 from graflow.runs.errors import RunStoreError
-from graflow.runs.models import RunPage, RunRecord, TaskAttempt, WriteBatch
+from graflow.runs.models import CancelRequest, RunPage, RunRecord, TaskAttempt, WriteBatch
 
 #: Fields of a run that ``update_run`` may change.
 RUN_FIELDS = frozenset(f.name for f in fields(RunRecord)) - {"run_id"}
@@ -120,6 +121,45 @@ class RunStore(ABC):
     @abstractmethod
     def list_tasks(self, run_id: str) -> list[TaskAttempt]:
         """The task attempts of a run in the order they started (empty for an unknown run)."""
+
+    @abstractmethod
+    def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        """Ids of runs that start with ``prefix``, in id order, at most ``limit`` (what a short id names)."""
+
+    # -- stopping runs from elsewhere -------------------------------------------------------------------------------
+    @abstractmethod
+    def request_cancel(self, run_id: str, reason: str, *, now: float | None = None) -> None:
+        """Ask the process running ``run_id`` to stop it at its next task boundary, as canceled.
+
+        A later request replaces an earlier one. The recorder that records the run polls for requests
+        (:meth:`cancel_requests`) and calls ``RunState.request_cancel``.
+        """
+
+    @abstractmethod
+    def cancel_requests(self, run_ids: Iterable[str]) -> dict[str, CancelRequest]:
+        """The cancel requests recorded for any of ``run_ids``, by run id."""
+
+    # -- the API's audit log ---------------------------------------------------------------------------------------
+    @abstractmethod
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        """Record one mutating API call (:class:`~graflow.runs.audit.AuditEntry`)."""
+
+    @abstractmethod
+    def list_audit(
+        self,
+        *,
+        limit: int = settings.DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AuditPage:
+        """Audit entries newest first (by ``at``, then ``entry_id``), at most ``limit``, optionally only those of
+        one ``action``, ``target`` or ``idempotency_key``; ``cursor`` is the previous page's ``next_cursor``.
+
+        Raises:
+            RunStoreError: A bad cursor or limit.
+        """
 
     # -- maintenance ------------------------------------------------------------------------------------------------
     @abstractmethod

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from graflow.runs import settings
+from graflow.runs.audit import AuditEntry, AuditPage, audit_filter
 from graflow.runs.base import ATTEMPT_FIELDS, RUN_FIELDS, RunStore, check_changes, run_changes
 from graflow.runs.errors import RunStoreClosedError
 from graflow.runs.models import (
+    CancelRequest,
     RunPage,
     RunRecord,
     TaskAttempt,
@@ -34,6 +38,8 @@ class MemoryRunStore(RunStore):
         self._lock = threading.Lock()
         self._runs: dict[str, RunRecord] = {}
         self._attempts: dict[str, TaskAttempt] = {}
+        self._cancels: dict[str, CancelRequest] = {}
+        self._audit: dict[str, AuditEntry] = {}
         self._closed = False
 
     def _check(self) -> None:
@@ -140,6 +146,43 @@ class MemoryRunStore(RunStore):
         found.sort(key=lambda a: (a.started_at, a.attempt_id))
         return found
 
+    def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        with self._lock:
+            self._check()
+            return sorted(run_id for run_id in self._runs if run_id.startswith(prefix))[:limit]
+
+    # -- stopping runs from elsewhere -------------------------------------------------------------------------------
+    def request_cancel(self, run_id: str, reason: str, *, now: float | None = None) -> None:
+        with self._lock:
+            self._check()
+            self._cancels[run_id] = CancelRequest(run_id, time.time() if now is None else now, reason)
+
+    def cancel_requests(self, run_ids: Iterable[str]) -> dict[str, CancelRequest]:
+        with self._lock:
+            self._check()
+            return {run_id: self._cancels[run_id] for run_id in run_ids if run_id in self._cancels}
+
+    # -- the API's audit log ---------------------------------------------------------------------------------------
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        with self._lock:
+            self._check()
+            self._audit[entry.entry_id] = replace(entry, detail=copy.deepcopy(entry.detail))
+
+    def list_audit(
+        self,
+        *,
+        limit: int = settings.DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AuditPage:
+        with self._lock:
+            self._check()
+            entries = [replace(e, detail=copy.deepcopy(e.detail)) for e in self._audit.values()]
+        return audit_filter(entries, limit=limit, cursor=cursor, action=action, target=target,
+                            idempotency_key=idempotency_key)
+
     # -- maintenance ------------------------------------------------------------------------------------------------
     def mark_crashed(self, older_than: timedelta | float | None = None, *, now: float | None = None) -> int:
         at = time.time() if now is None else now
@@ -166,6 +209,7 @@ class MemoryRunStore(RunStore):
             doomed = {run_id for run_id, run in self._runs.items() if _prunable(run, cutoff)}
             for run_id in doomed:
                 del self._runs[run_id]
+                self._cancels.pop(run_id, None)
             for attempt_id, attempt in list(self._attempts.items()):
                 orphan = attempt.run_id not in self._runs and (attempt.ended_at or attempt.started_at) < cutoff
                 if attempt.run_id in doomed or orphan:

@@ -58,6 +58,14 @@ class RunRecord:
         checkpoints: Paths of the checkpoints written during the run, oldest first.
         feedback: The feedback requests the run waits on: ``{"feedback_id", "task_id", "status"}``.
         history: Status transitions, oldest first: ``[status, timestamp]`` pairs.
+        spec: How to load the workflow again (``FILE[:WORKFLOW]`` or ``MODULE[:WORKFLOW]``, a file path made
+            absolute), for runs started by ``graflow run``; None otherwise.
+        retry_of: The run this one retries (``graflow retry``), else None.
+        invocation: What the run was started with besides the spec: ``parameters`` in full (JSON), ``start``,
+            ``max_steps``, ``checkpoint_every``, ``checkpoint_dir``, ``cwd`` (what ``graflow retry`` starts again
+            with).
+        profile: Per-task measurements of a run started with ``graflow run --profile``: one mapping per task
+            with ``task_id``, ``calls``, ``wall``, ``cpu`` (seconds) and ``peak_bytes``, slowest first.
     """
 
     run_id: str
@@ -80,6 +88,10 @@ class RunRecord:
     checkpoints: list[str] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     history: list[list[Any]] = field(default_factory=list)
+    spec: str | None = None
+    retry_of: str | None = None
+    invocation: dict[str, Any] = field(default_factory=dict)
+    profile: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.updated_at:
@@ -95,7 +107,8 @@ class RunRecord:
     def copy(self) -> RunRecord:
         """A copy whose lists and mappings are not shared with this record."""
         return replace(self, parameters=dict(self.parameters), checkpoints=list(self.checkpoints),
-                       feedback=[dict(f) for f in self.feedback], history=[list(h) for h in self.history])
+                       feedback=[dict(f) for f in self.feedback], history=[list(h) for h in self.history],
+                       invocation=copy.deepcopy(self.invocation), profile=[dict(p) for p in self.profile])
 
 
 @dataclass
@@ -137,6 +150,24 @@ class TaskAttempt:
     def copy(self) -> TaskAttempt:
         """A copy of this attempt."""
         return copy.copy(self)
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    """A request to stop a run at its next task boundary (``graflow cancel``).
+
+    The recorder of the process that runs the run polls for requests and stops the run when one was made after the
+    run's latest start (a request made before a paused run was resumed does not stop the resumed part).
+
+    Attributes:
+        run_id: The run to stop.
+        requested_at: When it was asked for (seconds since the epoch).
+        reason: Why; becomes the run's error message.
+    """
+
+    run_id: str
+    requested_at: float
+    reason: str
 
 
 @dataclass
@@ -210,7 +241,12 @@ def statuses_of(status: str | Iterable[str] | None) -> list[str] | None:
 # -- keyset cursors ------------------------------------------------------------------------------------------------
 def encode_cursor(run: RunRecord) -> str:
     """An opaque cursor that continues a listing after ``run``: its ``(created_at, run_id)``."""
-    raw = json.dumps([repr(run.created_at), run.run_id], separators=(",", ":")).encode()
+    return cursor_for(run.created_at, run.run_id)
+
+
+def cursor_for(at: float, key: str) -> str:
+    """An opaque cursor for the position ``(at, key)`` of a newest-first listing (runs, audit entries)."""
+    raw = json.dumps([repr(at), key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -322,11 +358,13 @@ __all__ = [
     "ATTEMPT_STATUSES",
     "FINAL_RUN_STATUSES",
     "RUN_STATUSES",
+    "CancelRequest",
     "RunPage",
     "RunRecord",
     "TaskAttempt",
     "WriteBatch",
     "age_seconds",
+    "cursor_for",
     "decode_cursor",
     "effective_status",
     "encode_cursor",

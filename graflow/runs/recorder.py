@@ -5,6 +5,10 @@ turns the events into records and writes them in batches: when it wakes (every `
 on :meth:`RunRecorder.flush` and at interpreter exit. The engine never waits on the store: when the writer falls
 behind (the store is down) events past ``max_queued`` are dropped and counted.
 
+A run's record can carry fields the engine does not know (the workflow spec of a run started by ``graflow run``,
+the run it retries): :meth:`RunRecorder.annotate` them before the run starts. The writer also watches the store for
+cancel requests of the runs it records (``graflow cancel``) and stops those runs at their next task boundary.
+
 Events listened to: the run's start and end, ``on_task_timed`` (the cheapest per-task event, called by position),
 retries and checkpoints. A task attempt is recorded as ``started`` by the writer, which samples the tasks running
 now each time it wakes, so the engine pays nothing when a task starts; an attempt shorter than that appears once
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from graflow.core.hooks import EngineHook
 from graflow.runs import settings
+from graflow.runs.errors import RunStoreError
 from graflow.runs.writer import ATTEMPT, CHECKPOINT, FINISH, FLUSH, RETRY, START, FlushRequest, Writer
 
 if TYPE_CHECKING:
@@ -30,6 +35,8 @@ if TYPE_CHECKING:
     from graflow.runs.base import RunStore
 
 _perf = time.perf_counter
+#: Fields of a run record that :meth:`RunRecorder.annotate` may set.
+ANNOTATED_FIELDS = frozenset({"spec", "retry_of", "invocation"})
 _live: weakref.WeakSet[RunRecorder] = weakref.WeakSet()
 
 
@@ -67,6 +74,7 @@ class RunRecorder(EngineHook):
         self._events: deque[tuple[Any, ...]] = deque()
         self._dropped = 0
         self._drop_lock = threading.Lock()
+        self._annotations: dict[str, dict[str, Any]] = {}
         self._writer = self._start_writer()
         _live.add(self)
 
@@ -115,6 +123,31 @@ class RunRecorder(EngineHook):
 
     def on_checkpoint(self, *, context: ExecutionContext, path: str, duration: float) -> None:
         self._put((CHECKPOINT, context, path))
+
+    # -- annotations ------------------------------------------------------------------------------------------------
+    def annotate(self, run_id: str, **fields: Any) -> None:
+        """Write ``fields`` on the record of run ``run_id`` (a context's ``session_id``) when it starts.
+
+        Args:
+            run_id: The run's id; call this before the run starts.
+            **fields: ``spec``, ``retry_of`` and/or ``invocation`` (see :class:`~graflow.runs.RunRecord`).
+
+        Raises:
+            RunStoreError: A field that cannot be annotated.
+        """
+        unknown = sorted(set(fields) - ANNOTATED_FIELDS)
+        if unknown:
+            raise RunStoreError(f"Cannot annotate a run with {', '.join(map(repr, unknown))}; "
+                                f"only {', '.join(sorted(ANNOTATED_FIELDS))}")
+        self._annotations[run_id] = {**self._annotations.get(run_id, {}), **fields}
+
+    def annotations(self, run_id: str) -> dict[str, Any]:
+        """The fields :meth:`annotate` gave run ``run_id`` (empty when none)."""
+        return dict(self._annotations.get(run_id) or {})
+
+    def forget_annotations(self, run_id: str) -> None:
+        """Drop the annotations of a run that ended."""
+        self._annotations.pop(run_id, None)
 
     # -- control ----------------------------------------------------------------------------------------------------
     def flush(self, timeout: float | None = 10.0) -> bool:

@@ -1,7 +1,8 @@
 """The run store's tables, as SQLAlchemy Core metadata. Alembic migrations in ``migrations/`` create them.
 
 Indexes serve the reads the store makes: newest-first listings, alone or filtered by status or workflow (keyset
-pagination on ``(created_at, run_id)``), a run's attempts, and retention by end time.
+pagination on ``(created_at, run_id)``), a run's attempts, and retention by end time. Cancel requests
+(``graflow cancel``) have a table of their own, so the recorder's writes of a run never overwrite one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ runs = sa.Table(
     sa.Column("checkpoints", sa.JSON(), nullable=False),
     sa.Column("feedback", sa.JSON(), nullable=False),
     sa.Column("history", sa.JSON(), nullable=False),
+    sa.Column("spec", sa.Text()),
+    sa.Column("retry_of", sa.String()),
+    sa.Column("invocation", sa.JSON()),
+    sa.Column("profile", sa.JSON()),
     sa.Index("ix_graflow_runs_created", "created_at", "run_id"),
     sa.Index("ix_graflow_runs_status_created", "status", "created_at", "run_id"),
     sa.Index("ix_graflow_runs_workflow_created", "workflow", "created_at", "run_id"),
@@ -63,4 +68,31 @@ attempts = sa.Table(
     sa.Index("ix_graflow_task_attempts_run", "run_id", "started_at"),
 )
 
-__all__ = ["VERSION_TABLE", "attempts", "metadata", "runs"]
+cancel_requests = sa.Table(
+    "graflow_cancel_requests",
+    metadata,
+    sa.Column("run_id", sa.String(), primary_key=True),
+    sa.Column("requested_at", sa.Double(), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+)
+
+#: The API's audit log (:mod:`graflow.runs.audit`): newest-first listings, lookups by idempotency key.
+audit_log = sa.Table(
+    "graflow_audit_log",
+    metadata,
+    sa.Column("entry_id", sa.String(), primary_key=True),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("token_fingerprint", sa.String(32)),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String()),
+    sa.Column("status_code", sa.Integer(), nullable=False),
+    sa.Column("idempotency_key", sa.String()),
+    sa.Column("detail", sa.JSON(), nullable=False),
+    sa.Index("ix_graflow_audit_log_at", "at", "entry_id"),
+    sa.Index("ix_graflow_audit_log_idempotency", "idempotency_key"),
+)
+
+__all__ = ["VERSION_TABLE", "attempts", "audit_log", "cancel_requests", "metadata", "runs"]

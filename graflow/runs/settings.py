@@ -39,6 +39,8 @@ MAX_PARAMETERS = 50
 MAX_TRACEBACK_CHARS = 8_000
 #: How long interpreter exit waits for the writer to write what is queued, in seconds.
 EXIT_FLUSH_SECONDS = 5.0
+#: How often a recorder reads the cancel requests of the runs it records (``graflow cancel``), in seconds.
+CANCEL_POLL_SECONDS = 0.5
 #: Default page size of ``list_runs``.
 DEFAULT_PAGE_SIZE = 50
 
@@ -77,6 +79,7 @@ def heartbeat_seconds() -> float:
 
 
 __all__ = [
+    "CANCEL_POLL_SECONDS",
     "DEFAULT_PAGE_SIZE",
     "HEARTBEAT_SECONDS",
     "MISSED_HEARTBEATS",

@@ -23,10 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from graflow.runs import settings
+from graflow.runs.audit import AuditEntry, AuditPage, audit_page
 from graflow.runs.base import ATTEMPT_FIELDS, RUN_FIELDS, RunStore, check_changes, run_changes
 from graflow.runs.errors import RunStoreClosedError, RunStoreError
 from graflow.runs.migrate import ensure_schema
 from graflow.runs.models import (
+    CancelRequest,
     RunPage,
     RunRecord,
     TaskAttempt,
@@ -38,7 +40,7 @@ from graflow.runs.models import (
     shown,
     statuses_of,
 )
-from graflow.runs.schema import attempts, runs
+from graflow.runs.schema import attempts, audit_log, cancel_requests, runs
 
 #: Seconds a SQLite writer waits for another process's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT = 30.0
@@ -205,6 +207,59 @@ class SqlRunStore(RunStore):
         with self._read("list task attempts") as connection:
             return [TaskAttempt(**row) for row in connection.execute(query).mappings()]
 
+    def find_run_ids(self, prefix: str, *, limit: int = 10) -> list[str]:
+        # A range on the primary key (LIKE would not use the index on SQLite, and would need escaping).
+        query = (sa.select(runs.c.run_id).where(runs.c.run_id >= prefix, runs.c.run_id < prefix + "\U0010ffff")
+                 .order_by(runs.c.run_id).limit(check_limit(limit)))
+        with self._read("find runs") as connection:
+            return [str(run_id) for run_id in connection.execute(query).scalars()]
+
+    # -- stopping runs from elsewhere -------------------------------------------------------------------------------
+    def request_cancel(self, run_id: str, reason: str, *, now: float | None = None) -> None:
+        at = time.time() if now is None else now
+        stmt = self._insert(cancel_requests).values(run_id=run_id, requested_at=at, reason=reason)
+        stmt = stmt.on_conflict_do_update(index_elements=["run_id"], set_={"requested_at": at, "reason": reason})
+        with self._write("request a cancel") as connection:
+            connection.execute(stmt)
+
+    def cancel_requests(self, run_ids: Iterable[str]) -> dict[str, CancelRequest]:
+        wanted = list(run_ids)
+        if not wanted:
+            return {}
+        query = sa.select(cancel_requests).where(cancel_requests.c.run_id.in_(wanted))
+        with self._read("read cancel requests") as connection:
+            return {row.run_id: CancelRequest(row.run_id, row.requested_at, row.reason)
+                    for row in connection.execute(query)}
+
+    # -- the API's audit log ---------------------------------------------------------------------------------------
+    def add_audit_entry(self, entry: AuditEntry) -> None:
+        with self._write("record an audit entry") as connection:
+            connection.execute(audit_log.insert().values(**vars(entry)))
+
+    def list_audit(
+        self,
+        *,
+        limit: int = settings.DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> AuditPage:
+        check_limit(limit)
+        query = sa.select(audit_log)
+        for column, value in ((audit_log.c.action, action), (audit_log.c.target, target),
+                              (audit_log.c.idempotency_key, idempotency_key)):
+            if value is not None:
+                query = query.where(column == value)
+        if cursor is not None:
+            at, entry_id = decode_cursor(cursor)
+            query = query.where(audit_log.c.at <= at,
+                                sa.or_(audit_log.c.at < at, audit_log.c.entry_id < entry_id))
+        query = query.order_by(audit_log.c.at.desc(), audit_log.c.entry_id.desc()).limit(limit + 1)
+        with self._read("list the audit log") as connection:
+            entries = [AuditEntry(**row) for row in connection.execute(query).mappings()]
+        return audit_page(entries, limit)
+
     # -- maintenance ------------------------------------------------------------------------------------------------
     def mark_crashed(self, older_than: timedelta | float | None = None, *, now: float | None = None) -> int:
         at = time.time() if now is None else now
@@ -237,6 +292,8 @@ class SqlRunStore(RunStore):
         )
         with self._write("prune runs") as connection:
             connection.execute(attempts.delete().where(attempts.c.run_id.in_(sa.select(runs.c.run_id).where(doomed))))
+            connection.execute(cancel_requests.delete().where(
+                cancel_requests.c.run_id.in_(sa.select(runs.c.run_id).where(doomed))))
             deleted = connection.execute(runs.delete().where(doomed)).rowcount
             connection.execute(attempts.delete().where(orphan))
         return int(deleted)
@@ -269,7 +326,8 @@ def _status_filters(status: str, at: float) -> list[list[sa.ColumnElement[bool]]
 
 def _run(row: Any) -> RunRecord:
     values = dict(row)
-    for name, empty in (("parameters", {}), ("checkpoints", []), ("feedback", []), ("history", [])):
+    for name, empty in (("parameters", {}), ("checkpoints", []), ("feedback", []), ("history", []),
+                        ("invocation", {}), ("profile", [])):
         if values.get(name) is None:
             values[name] = type(empty)()
     return RunRecord(**values)

@@ -3,8 +3,9 @@
 Each time it wakes the writer (1) samples the tasks running now in the contexts it records, (2) takes the queued
 events (at most ``MAX_BATCH_EVENTS``; a longer backlog is taken in the cycles that follow at once), (3) updates
 its records from them, then from the sample (an attempt still running is written as ``started``), (4) adds the
-heartbeats that are due, and (5) writes everything in one ``RunStore.apply``. A batch
-the store refuses is kept and retried on the next wake; past the recorder's bound it is dropped and counted.
+heartbeats that are due, (5) writes everything in one ``RunStore.apply``, (6) at most every ``CANCEL_POLL_SECONDS``
+stops the runs whose cancel was requested (``graflow cancel``). A batch the store refuses is kept and retried on
+the next wake; past the recorder's bound it is dropped and counted.
 
 Attempts are matched by context and task id: a context runs one attempt of a task at a time, and an attempt's
 end event carries its start (end minus duration, on the monotonic clock), which tells a finished attempt from a
@@ -50,13 +51,14 @@ class FlushRequest:
 class _Active:
     """A run this process records, from its start event to its end event."""
 
-    __slots__ = ("context", "feedback_ids", "next_beat", "record")
+    __slots__ = ("canceled", "context", "feedback_ids", "next_beat", "record")
 
     def __init__(self, record: RunRecord, context: Any, next_beat: float) -> None:
         self.record = record
         self.context = context
         self.next_beat = next_beat
         self.feedback_ids: dict[Any, str] = {}
+        self.canceled = False
 
 
 class Writer(threading.Thread):
@@ -86,6 +88,7 @@ class Writer(threading.Thread):
         self._beats: dict[str, tuple[float, float]] = {}
         self._counters = {"written_runs": 0, "written_attempts": 0, "dropped_records": 0, "store_errors": 0}
         self._last_error: str | None = None
+        self._next_cancel_poll = 0.0
 
     def counters(self) -> dict[str, Any]:
         """What was written, dropped and refused so far."""
@@ -140,6 +143,8 @@ class Writer(threading.Thread):
             self._sampled(sample, ended)
         self._heartbeats()
         ok = self._write()
+        if self._active:
+            self._poll_cancels()
         self._failed_before, self._failed = self._failed, {}
         for request in flushes:
             request.ok = ok
@@ -175,6 +180,9 @@ class Writer(threading.Thread):
             record.created_at, record.history = previous.created_at, list(previous.history)
             record.parameters = previous.parameters or record.parameters
             record.checkpoints = list(previous.checkpoints)
+            record.spec, record.retry_of, record.invocation = previous.spec, previous.retry_of, previous.invocation
+        for name, value in self.recorder.annotations(run_id).items():
+            setattr(record, name, value)
         record.transition("running", at)
         self._active[run_id] = _Active(record, context, at + self._interval)
         self._runs[run_id] = record
@@ -209,6 +217,7 @@ class Writer(threading.Thread):
             record.feedback = _feedback(context, feedback_ids)
         self._runs[run_id] = record
         self._forget(run_id)
+        self.recorder.forget_annotations(run_id)
 
     def _forget(self, run_id: str) -> None:
         """Drop the per-context state of a run that ended."""
@@ -234,6 +243,26 @@ class Writer(threading.Thread):
                 active.feedback_ids = dict(feedback_ids)
                 active.record.feedback = _feedback(active.context, active.feedback_ids)
                 self._runs[run_id] = active.record
+
+    def _poll_cancels(self) -> None:
+        """Stop the runs whose cancel was requested after their latest start (at most every CANCEL_POLL_SECONDS)."""
+        now = time.monotonic()
+        store = self._open() if now >= self._next_cancel_poll else None
+        if store is None:
+            return
+        self._next_cancel_poll = now + settings.CANCEL_POLL_SECONDS
+        try:
+            requests = store.cancel_requests(list(self._active))
+        except Exception as exc:  # the next poll tries again
+            logger.debug("Run recorder: could not read cancel requests: %s", exc)
+            return
+        for run_id, request in requests.items():
+            active = self._active.get(run_id)
+            if active is None or active.canceled or request.requested_at < (active.record.started_at or 0.0):
+                continue
+            active.canceled = True
+            logger.info("Run %s: cancel requested (%s); stopping at the next task boundary", run_id, request.reason)
+            active.context.run.request_cancel(request.reason)
 
     # -- attempts ---------------------------------------------------------------------------------------------------
     def _attempt_ended(self, task: Any, context: Any, duration: float, error: BaseException | None, end: float,
