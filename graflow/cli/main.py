@@ -109,18 +109,32 @@ def _argparse_command(name: str, parser: argparse.ArgumentParser, summary: str |
     return forward
 
 
-def _add_argparse_commands(group: click.Group) -> None:
+def build_parser(missing: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    """The argparse parser of the commands that keep their argparse flags (``worker``, ``checkpoints``,
+    ``resume``, ``hitl``): ``build_parser().parse_args(["hitl", "list"])`` parses as ``graflow hitl list`` does.
+
+    Args:
+        missing: Filled with ``{command: package}`` for modules whose optional package is not installed.
+    """
     root = argparse.ArgumentParser(prog="graflow")
     subparsers = root.add_subparsers(dest="command", metavar="COMMAND")
     for name in ARGPARSE_MODULES:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            group.add_command(_missing_command(name.rsplit(".", 1)[1], str(exc.name)))
+            if exc.name != name and missing is not None:
+                missing[name.rsplit(".", 1)[1]] = str(exc.name)
             continue
         module.register(subparsers)
+    return root
+
+
+def _add_argparse_commands(group: click.Group) -> None:
+    missing: dict[str, str] = {}
+    root = build_parser(missing)
+    for command_name, package in missing.items():
+        group.add_command(_missing_command(command_name, package))
+    subparsers = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))
     summaries = {action.dest: action.help for action in subparsers._choices_actions}
     for command_name, parser in subparsers.choices.items():
         parser.prog = f"graflow {command_name}"
