@@ -13,6 +13,7 @@ ENV_VARS: dict[str, str] = {
     "GRAFLOW_HOME": "Folder of Graflow's own files, e.g. the default run store runs.db (default ~/.graflow).",
     "GRAFLOW_RUN_HEARTBEAT_SECONDS": "Seconds between a recorded run's heartbeats (default 10); 3 missed: crashed.",
     "GRAFLOW_TEST_POSTGRES_URL": "PostgreSQL the run-store tests use (default postgresql://postgres@127.0.0.1/test).",
+    "GRAFLOW_API_TOKENS": "Role tokens of graflow server: 'viewer:TOKEN,operator:TOKEN2' (any number of pairs).",
     "GRAFLOW_API_TOKEN": "Bearer token the HTTP API requires on every endpoint but /health (python -m graflow.api).",
     "GRAFLOW_API_ARGS": "Set by python -m graflow.api for its --workers/--reload processes: the parsed command line.",
     "GRAFLOW_SECRET_KEY": "HMAC secret (>= 32 bytes) that signs every payload crossing Redis.",

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -154,10 +154,12 @@ def _add_info_routes(
         "endpoints": endpoints,
     }
 
+    app.state.info = info  # an app that mounts more routers adds them to the map
+
     @app.get("/", summary="API information", tags=["info"])
-    def root() -> dict[str, Any]:
+    def root(request: Request) -> dict[str, Any]:
         """Name, version, documentation links and the endpoint map."""
-        return info
+        return request.app.state.info  # type: ignore[no-any-return]
 
     @app.get("/health", summary="Health check", tags=["health"])
     def health_check() -> dict[str, str]:

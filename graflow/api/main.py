@@ -1,9 +1,15 @@
 """``python -m graflow.api`` (or ``python -m graflow.api.main``): serve the feedback API and web UI with uvicorn.
 
-Flags are Graflow 0.2's, plus ``--auth-token`` (default: the ``GRAFLOW_API_TOKEN`` environment variable) and
-``--no-resume``. Unless ``--no-resume`` is given, the server also resumes the runs paused on questions answered in
-its store (:class:`graflow.hitl.resumer.FeedbackResumer`, in the server process; with ``--workers N`` each process
-runs one and their claims keep a run from being resumed twice). CORS is off unless ``--enable-cors`` is given.
+The app is the one ``graflow server`` serves (:mod:`graflow.api.server`): the runs API under ``/api`` comes with it,
+on the default run store (``GRAFLOW_RUN_STORE``, else ``$GRAFLOW_HOME/runs.db``, opened when first needed) and
+without registered workflows or Redis. Role tokens come from ``GRAFLOW_API_TOKENS``; without any token a
+non-loopback ``--host`` is refused unless ``GRAFLOW_INSECURE=1``.
+
+Flags are Graflow 0.2's, plus ``--auth-token`` (default: the ``GRAFLOW_API_TOKEN`` environment variable; an
+operator token) and ``--no-resume``. Unless ``--no-resume`` is given, the server also resumes the runs paused on
+questions answered in its store (:class:`graflow.hitl.resumer.FeedbackResumer`, in the server process; with
+``--workers N`` each process runs one and their claims keep a run from being resumed twice). CORS is off unless
+``--enable-cors`` is given.
 ``--reload`` and ``--workers N`` work: the app is then built in each server process from the same flags.
 """
 
@@ -13,10 +19,14 @@ import argparse
 import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from graflow.exceptions import GraflowError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+
+    from graflow.api.server import ServerConfig
 
 #: Carries the command line to server processes started by ``--reload`` or ``--workers``.
 ARGS_ENV = "GRAFLOW_API_ARGS"
@@ -85,24 +95,42 @@ def create_app_from_args(args: argparse.Namespace) -> FastAPI:
         SystemExit: A needed package is missing, or Redis does not answer.
     """
     try:
-        from graflow.api.app import create_feedback_api
+        from graflow.api.server import create_app
     except ImportError as exc:
         _fail(f"the API needs the 'api' extra (pip install 'graflow[api]'): {exc}")
+    try:
+        return create_app(server_config(args))
+    except GraflowError as exc:
+        _fail(str(exc))
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The server configuration the parsed flags describe.
+
+    Raises:
+        SystemExit: The Redis feedback store does not answer.
+    """
+    from graflow.api.server import ServerConfig
+    from graflow.config import insecure_allowed
+
     if args.backend == "redis":
-        config = {"redis_client": _redis_client(args), "expiration_days": args.redis_expiration_days}
+        feedback = {"redis_client": _redis_client(args), "expiration_days": args.redis_expiration_days}
     else:
-        config = {"data_dir": args.data_dir}
-    app = create_feedback_api(
+        feedback = {"data_dir": args.data_dir}
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        open_store_at_start=False,  # a feedback server keeps working where the run store cannot be opened
         feedback_backend=args.backend,
-        feedback_config=config,
+        feedback_config=feedback,
         title=args.title,
-        enable_cors=args.enable_cors,
-        cors_origins=args.cors_origins if args.enable_cors else None,
         enable_web_ui=not args.disable_web_ui,
+        cors_origins=args.cors_origins if args.enable_cors else None,
         auth_token=args.auth_token,
+        insecure=insecure_allowed(),
         resume=not args.no_resume,
+        log_level=args.log_level,
     )
-    return app
 
 
 def _redis_client(args: argparse.Namespace) -> object:
@@ -120,7 +148,7 @@ def _redis_client(args: argparse.Namespace) -> object:
     return client
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(1)
 
@@ -139,14 +167,24 @@ def main(args: list[str] | None = None) -> None:
     app = create_app_from_args(parsed)  # fails early, in this process, on a bad backend
     try:
         import uvicorn
+
+        from graflow.api.server import SHUTDOWN_GRACE_SECONDS, check_exposure
+        from graflow.config import insecure_allowed
     except ImportError as exc:
         _fail(f"the API needs the 'api' extra (pip install 'graflow[api]'): {exc}")
+    try:
+        exposure = check_exposure(parsed.host, app.state.services.tokens, insecure=insecure_allowed(),
+                                  opt_out="GRAFLOW_INSECURE=1")
+    except GraflowError as exc:
+        _fail(str(exc))
     where = parsed.data_dir if parsed.backend == "filesystem" else f"{parsed.redis_host}:{parsed.redis_port}"
     resuming = "off (--no-resume)" if parsed.no_resume else "on"
     print(
         f"Graflow feedback API: {parsed.backend} backend ({where}), http://{parsed.host}:{parsed.port}/docs; "
-        f"resuming paused runs: {resuming}"
+        f"resuming paused runs: {resuming}; runs API at /api"
     )
+    for line in exposure:
+        print(line)
     if parsed.reload or parsed.workers > 1:
         # uvicorn needs an import string to start several processes; each builds the app from the same flags.
         os.environ[ARGS_ENV] = json.dumps(argv)
@@ -158,9 +196,11 @@ def main(args: list[str] | None = None) -> None:
             reload=parsed.reload,
             workers=None if parsed.reload else parsed.workers,
             log_level=parsed.log_level,
+            timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         )
     else:
-        uvicorn.run(app, host=parsed.host, port=parsed.port, log_level=parsed.log_level)
+        uvicorn.run(app, host=parsed.host, port=parsed.port, log_level=parsed.log_level,
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
 
 
 if __name__ == "__main__":
