@@ -214,10 +214,12 @@ def run_worker(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
         if stop_requested.is_set():
-            logger.warning("Received %s again: stopping now; unfinished tasks are redelivered after their lease", name)
+            # No logging here: another thread may hold the logging lock, and this must not wait for anything.
+            os.write(2, f"graflow worker: received {name} again: stopping now; unfinished tasks are redelivered "
+                        f"after their lease\n".encode())
             os._exit(128 + signum)
-        logger.info("Received %s: finishing running tasks (up to %.0fs)", name, args.graceful_shutdown_timeout)
         stop_requested.set()
+        logger.info("Received %s: finishing running tasks (up to %.0fs)", name, args.graceful_shutdown_timeout)
         request_stop()
 
     signal.signal(signal.SIGTERM, on_signal)
